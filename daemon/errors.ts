@@ -67,6 +67,7 @@ export const ERRORS = {
   PERMISSION_DENIED: spec("PERMISSION_DENIED", 403, 77, false, "no permission"),
   PROTOCOL_ERROR: spec("PROTOCOL_ERROR", 400, 76, false, "the peer broke the protocol"),
   RATE_LIMITED: spec("RATE_LIMITED", 429, 75, true, "too many attempts; wait before retrying"),
+  SERIAL_ERROR: spec("SERIAL_ERROR", 502, 74, true, "the serial line failed or went away"),
 
   // Diode
   DIODE_ERROR: spec("DIODE_ERROR", 500, 74, false, "the diode link failed"),
