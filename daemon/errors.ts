@@ -68,6 +68,11 @@ export const ERRORS = {
   PROTOCOL_ERROR: spec("PROTOCOL_ERROR", 400, 76, false, "the peer broke the protocol"),
   RATE_LIMITED: spec("RATE_LIMITED", 429, 75, true, "too many attempts; wait before retrying"),
   SERIAL_ERROR: spec("SERIAL_ERROR", 502, 74, true, "the serial line failed or went away"),
+  REQUEST_TIMEOUT: spec("REQUEST_TIMEOUT", 408, 75, true, "the request's headers or body did not arrive in time"),
+  TOO_MANY_CONNECTIONS: spec("TOO_MANY_CONNECTIONS", 503, 75, true, "too many open connections on this socket; retry later"),
+  METHOD_NOT_ALLOWED: spec("METHOD_NOT_ALLOWED", 405, 64, false, "this path does not take that HTTP method"),
+  HEADERS_TOO_LARGE: spec("HEADERS_TOO_LARGE", 431, 65, false, "the request's headers are larger than the limit"),
+  SOCKET_IN_USE: spec("SOCKET_IN_USE", 500, 73, false, "another process already serves this socket path"),
 
   // Diode
   DIODE_ERROR: spec("DIODE_ERROR", 500, 74, false, "the diode link failed"),
