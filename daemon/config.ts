@@ -218,8 +218,15 @@ export function defaultConfig(overrides: ConfigOverrides = {}): Config {
   };
 }
 
+export interface ParseOptions extends ValidateOptions {
+  /** Names the text in messages (the file path). */
+  source?: string;
+  /** Replaces paths.state (sealboxd --state DIR); paths.run and the sockets follow unless the file sets them. */
+  stateDir?: string;
+}
+
 /** Parses TOML text; syntax errors become BAD_CONFIG with the line and column. */
-export function parseConfigText(text: string, options: ValidateOptions & { source?: string } = {}): Config {
+export function parseConfigText(text: string, options: ParseOptions = {}): Config {
   let object: unknown;
   try {
     object = parse(text, { maxDepth: 16 });
@@ -228,6 +235,10 @@ export function parseConfigText(text: string, options: ValidateOptions & { sourc
     const first = (e instanceof Error ? e.message : String(e)).split("\n")[0];
     throw new SealboxError("BAD_CONFIG", `${options.source ?? "configuration"}${where}: not valid TOML: ${first}`, { cause: e });
   }
+  if (options.stateDir !== undefined && isTable(object)) {
+    const paths = isTable(object.paths) ? object.paths : {};
+    object = { ...object, paths: { ...paths, state: resolve(options.stateDir) } };
+  }
   return validateConfig(object, options);
 }
 
@@ -235,7 +246,7 @@ export function parseConfigText(text: string, options: ValidateOptions & { sourc
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 
 /** Reads, parses and validates a config file. Relative paths in it resolve against its directory. */
-export async function loadConfig(path: string): Promise<Config> {
+export async function loadConfig(path: string, options: { stateDir?: string } = {}): Promise<Config> {
   const file = resolve(path);
   let bytes: Buffer;
   try {
@@ -252,7 +263,7 @@ export async function loadConfig(path: string): Promise<Config> {
     throw new SealboxError("BAD_CONFIG", `${file}: the configuration file is not UTF-8`, { cause: e });
   }
   try {
-    return parseConfigText(text, { baseDir: dirname(file), source: file });
+    return parseConfigText(text, { baseDir: dirname(file), source: file, ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }) });
   } catch (e) {
     if (e instanceof SealboxError && !e.message.startsWith(file)) {
       throw new SealboxError("BAD_CONFIG", `${file}: ${e.message}`, { cause: e.cause, details: e.details as Record<string, unknown> });
