@@ -1,0 +1,361 @@
+// The inference engine: one model, checked by SHA-256 on load, one context with
+// N parallel sequences, and the chat / completion / embedding calls on them.
+// It knows nothing of queues or audit records (service.ts puts those around
+// it); it only refuses to run more requests at once than it has sequences.
+//
+// Object ownership follows node-llama-cpp's own (llama → model → context →
+// sequence): the engine creates and disposes each, once, in reverse order.
+
+import { ChatMLChatWrapper, LlamaChat, LlamaCompletion, type ChatHistoryItem, type LlamaContext, type LlamaContextSequence, type LlamaEmbeddingContext, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
+import { SealboxError, isSealboxError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { fileIdentity, sameIdentity, verifyModelFile } from "./model-file.js";
+import { openRuntime, type InferenceMode, type Runtime, type RuntimeInfo } from "./runtime.js";
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/** Sampling parameters, all recorded with every answer. */
+export interface SamplingParams {
+  /** 0 = greedy (always the most likely token). */
+  temperature: number;
+  /** Only the K most likely tokens are considered; 0 = all. */
+  topK: number;
+  /** Nucleus sampling threshold in (0, 1]; 1 = off. */
+  topP: number;
+  /** Discard tokens less likely than minP × the most likely one; 0 = off. */
+  minP: number;
+  /** Seed of the sampler's random generator (u32). */
+  seed: number;
+}
+
+export interface EngineOptions {
+  /** Path of the GGUF model file. */
+  modelPath: string;
+  /** Its expected SHA-256 (lowercase hex); the file is hashed and refused on mismatch. */
+  modelSha256: string;
+  /** "cuda" (all layers on the GPU; fails with GPU_UNAVAILABLE when none is usable) or "cpu". */
+  mode: InferenceMode;
+  /** CPU threads for llama.cpp. Defaults to the number of CPU cores. */
+  threads?: number;
+  /** Context window of each sequence, in tokens (prompt + answer). Defaults to 2048. */
+  contextSize?: number;
+  /** Parallel sequences (requests that run at once). Defaults to 4; always 1 in deterministic mode. */
+  sequences?: number;
+  /** Tokens evaluated per llama.cpp batch. Defaults to 512 (at least `sequences`). */
+  batchSize?: number;
+  /**
+   * One sequence, and every request starts from an empty context (no reuse of
+   * a previous request's tokens), so that a recorded answer can be replayed
+   * token for token. Defaults to false.
+   */
+  deterministic?: boolean;
+  /** Context size of the embedding context, in tokens. Defaults to 512. */
+  embeddingContextSize?: number;
+  logger?: Logger;
+}
+
+/** How the model stopped. */
+/** How the model stopped: end-of-generation token, token limit, grammar complete, a stop string, or aborted. */
+export type StopReason = "eog" | "maxTokens" | "grammar" | "stop" | "abort";
+
+export interface GenerateJob {
+  kind: "chat" | "complete";
+  /** The prepared prompt (prepareChat / prepareCompletion). */
+  prompt: PreparedPrompt;
+  maxTokens: number;
+  sampling: SamplingParams;
+  grammar?: LlamaGrammar;
+  /** Texts that end the answer when generated (not included in it). */
+  stop?: readonly string[];
+}
+
+export interface GenerateHooks {
+  /** Aborting stops generation; the answer so far is returned with stopReason "abort". */
+  signal?: AbortSignal;
+  /** Each piece of text as it is generated. */
+  onText?: (text: string) => void;
+}
+
+export interface GenerateOutput {
+  text: string;
+  /** Generated token ids, in order. */
+  tokens: number[];
+  stopReason: StopReason;
+  /** From the start of evaluation to the first generated token, ms (undefined if none). */
+  firstTokenMs: number | undefined;
+  /** From the start of evaluation to the end, ms. */
+  generateMs: number;
+}
+
+export interface PreparedPrompt {
+  kind: "chat" | "complete";
+  tokens: Token[];
+  history?: ChatHistoryItem[];
+}
+
+/** A grammar that also parses (and checks against the schema) the answer it constrained. */
+export type JsonSchemaGrammar = LlamaGrammar & { parse(json: string): unknown };
+
+export interface EngineInfo {
+  model: { path: string; sha256: string; sizeBytes: number; trainContextSize: number; embeddingLength: number };
+  runtime: RuntimeInfo;
+  contextSize: number;
+  sequences: number;
+  batchSize: number;
+  deterministic: boolean;
+  /** Longest embedding input, in tokens. */
+  embeddingContextSize: number;
+}
+
+function longestCommonPrefix(a: readonly Token[], b: readonly Token[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+export class InferenceEngine {
+  readonly info: EngineInfo;
+  private readonly runtime: Runtime;
+  private readonly model: LlamaModel;
+  private readonly context: LlamaContext;
+  private readonly free: LlamaContextSequence[];
+  private readonly chatWrapper = new ChatMLChatWrapper();
+  private readonly embeddingContextSize: number;
+  private embedding: Promise<LlamaEmbeddingContext> | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(runtime: Runtime, model: LlamaModel, context: LlamaContext, sequences: LlamaContextSequence[], info: EngineInfo, embeddingContextSize: number) {
+    this.runtime = runtime;
+    this.model = model;
+    this.context = context;
+    this.free = sequences;
+    this.info = info;
+    this.embeddingContextSize = embeddingContextSize;
+  }
+
+  /** Checks the model's hash, loads it and creates its context. The caller owns the engine and closes it. */
+  static async open(options: EngineOptions): Promise<InferenceEngine> {
+    const deterministic = options.deterministic ?? false;
+    const sequences = deterministic ? 1 : (options.sequences ?? 4);
+    const contextSize = options.contextSize ?? 2048;
+    const batchSize = Math.max(options.batchSize ?? 512, sequences);
+    const embeddingContextSize = options.embeddingContextSize ?? 512;
+    for (const [name, v] of Object.entries({ sequences, contextSize, batchSize, embeddingContextSize })) {
+      if (!Number.isInteger(v) || v < 1) throw new SealboxError("BAD_CONFIG", `inference ${name} must be a positive integer, got ${v}`);
+    }
+    const identity = await verifyModelFile(options.modelPath, options.modelSha256);
+    const runtime = await openRuntime({ mode: options.mode, threads: options.threads, logger: options.logger });
+    let model: LlamaModel | undefined;
+    let context: LlamaContext | undefined;
+    try {
+      model = await runtime.llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.mode === "cuda" ? "max" : 0 });
+      if (!sameIdentity(identity, await fileIdentity(options.modelPath))) {
+        throw new SealboxError("MODEL_REJECTED", `model ${options.modelPath} changed while it was being loaded`);
+      }
+      context = await model.createContext({ contextSize, sequences, batchSize, threads: runtime.info.threads });
+      const seqs = Array.from({ length: sequences }, () => context!.getSequence());
+      const info: EngineInfo = {
+        model: {
+          path: options.modelPath,
+          sha256: options.modelSha256.toLowerCase(),
+          sizeBytes: identity.sizeBytes,
+          trainContextSize: model.trainContextSize,
+          embeddingLength: model.embeddingVectorSize,
+        },
+        runtime: runtime.info,
+        contextSize: context.contextSize,
+        sequences,
+        batchSize: context.batchSize,
+        deterministic,
+        embeddingContextSize,
+      };
+      return new InferenceEngine(runtime, model, context, seqs, info, embeddingContextSize);
+    } catch (e) {
+      await context?.dispose();
+      await model?.dispose();
+      await runtime.close();
+      if (isSealboxError(e)) throw e;
+      throw new SealboxError("MODEL_REJECTED", `llama.cpp could not load model ${options.modelPath}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Free sequences now (requests that could start at once). */
+  get freeSequences(): number {
+    return this.free.length;
+  }
+
+  /** Applies the chat template (ChatML, no default system prompt) and tokenizes. Control-token text in messages stays plain text. */
+  prepareChat(messages: readonly ChatMessage[]): PreparedPrompt {
+    this.assertOpen();
+    const history: ChatHistoryItem[] = messages.map((m) =>
+      m.role === "system" ? { type: "system", text: m.content } : m.role === "user" ? { type: "user", text: m.content } : { type: "model", response: [m.content] },
+    );
+    history.push({ type: "model", response: [] });
+    const { contextText } = this.chatWrapper.generateContextState({ chatHistory: history });
+    return { kind: "chat", tokens: contextText.tokenize(this.model.tokenizer), history };
+  }
+
+  /** Tokenizes a plain prompt; text that looks like a control token stays plain text. */
+  prepareCompletion(prompt: string): PreparedPrompt {
+    this.assertOpen();
+    return { kind: "complete", tokens: this.model.tokenize(prompt, false) };
+  }
+
+  tokenCount(text: string): number {
+    this.assertOpen();
+    return this.model.tokenize(text, false).length;
+  }
+
+  /** Creates the grammar that constrains output to a JSON schema (GBNF subset node-llama-cpp supports). */
+  async jsonSchemaGrammar(schema: unknown): Promise<JsonSchemaGrammar> {
+    this.assertOpen();
+    try {
+      return await this.runtime.llama.createGrammarForJsonSchema(schema as never);
+    } catch (e) {
+      throw new SealboxError("BAD_REQUEST", `the JSON schema is not supported: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Runs one request on a free sequence. Throws INTERNAL when none is free: the caller's queue must hold slots. */
+  async generate(job: GenerateJob, hooks: GenerateHooks = {}): Promise<GenerateOutput> {
+    this.assertOpen();
+    const sequence = this.takeSequence(job.prompt.tokens);
+    const tokens: number[] = [];
+    let text = "";
+    let firstTokenMs: number | undefined;
+    const t0 = performance.now();
+    const common = {
+      signal: hooks.signal,
+      stopOnAbortSignal: true,
+      maxTokens: job.maxTokens,
+      temperature: job.sampling.temperature,
+      topK: job.sampling.topK,
+      topP: job.sampling.topP,
+      minP: job.sampling.minP,
+      seed: job.sampling.seed,
+      repeatPenalty: false as const,
+      grammar: job.grammar,
+      ...(job.stop && job.stop.length > 0 ? { customStopTriggers: job.stop } : {}),
+      onToken: (t: Token[]) => {
+        if (firstTokenMs === undefined && t.length > 0) firstTokenMs = performance.now() - t0;
+        for (const id of t) tokens.push(id);
+      },
+      onTextChunk: (chunk: string) => {
+        text += chunk;
+        hooks.onText?.(chunk);
+      },
+    };
+    let reason: string;
+    try {
+      if (this.info.deterministic) await sequence.clearHistory();
+      if (job.kind === "chat") {
+        if (!job.prompt.history) throw new SealboxError("INTERNAL", "chat job without a prepared history");
+        const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
+        try {
+          const r = await chat.generateResponse(job.prompt.history, common);
+          reason = r.metadata.stopReason;
+          text = r.response;
+        } finally {
+          chat.dispose({ disposeSequence: false });
+        }
+      } else {
+        const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
+        try {
+          const r = await completion.generateCompletionWithMeta(job.prompt.tokens, common);
+          reason = r.metadata.stopReason;
+          text = r.response;
+        } finally {
+          completion.dispose({ disposeSequence: false });
+        }
+      }
+    } catch (e) {
+      // Aborted before the first token: node-llama-cpp throws instead of returning the (empty) answer.
+      if (hooks.signal?.aborted) reason = "abort";
+      else {
+        // The sequence's state is unknown after a failure: start it afresh.
+        await sequence.clearHistory().catch(() => undefined);
+        this.free.push(sequence);
+        throw isSealboxError(e) ? e : new SealboxError("INFERENCE_FAILED", `generation failed: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    this.free.push(sequence);
+    const stopReason: StopReason =
+      reason === "abort"
+        ? "abort"
+        : reason === "maxTokens"
+          ? "maxTokens"
+          : reason === "customStopTrigger"
+            ? "stop"
+            : reason === "stopGenerationTrigger" && job.grammar
+              ? "grammar"
+              : "eog";
+    return { text, tokens, stopReason, firstTokenMs, generateMs: performance.now() - t0 };
+  }
+
+  /** Embeds a text. One at a time (one embedding context); the caller serialises. */
+  async embed(input: string): Promise<{ vector: number[]; tokens: number }> {
+    this.assertOpen();
+    const tokens = this.model.tokenize(input, false);
+    if (tokens.length > this.embeddingContextSize) {
+      throw new SealboxError("PROMPT_TOO_LONG", `the input is ${tokens.length} tokens, more than the embedding limit of ${this.embeddingContextSize}`, {
+        details: { promptTokens: tokens.length, limit: this.embeddingContextSize },
+      });
+    }
+    this.embedding ??= this.model.createEmbeddingContext({ contextSize: this.embeddingContextSize, threads: this.runtime.info.threads });
+    let ctx: LlamaEmbeddingContext;
+    try {
+      ctx = await this.embedding;
+    } catch (e) {
+      this.embedding = undefined;
+      throw new SealboxError("INFERENCE_FAILED", `cannot create the embedding context: ${(e as Error).message}`, { cause: e });
+    }
+    try {
+      const e = await ctx.getEmbeddingFor(tokens);
+      return { vector: [...e.vector], tokens: tokens.length };
+    } catch (e) {
+      throw new SealboxError("INFERENCE_FAILED", `embedding failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Disposes the embedding context, context, model and llama.cpp, once. Running requests must have ended. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const ctx = this.embedding ? await this.embedding.catch(() => undefined) : undefined;
+      await ctx?.dispose();
+      await this.context.dispose();
+      await this.model.dispose();
+      await this.runtime.close();
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new SealboxError("MODEL_UNAVAILABLE", "the inference engine is closed");
+  }
+
+  /** Takes the free sequence that already holds the longest prefix of this prompt (its KV cache is reused). */
+  private takeSequence(prompt: readonly Token[]): LlamaContextSequence {
+    if (this.free.length === 0) throw new SealboxError("INTERNAL", "no free context sequence: more requests running than sequences");
+    let best = 0;
+    let bestLen = -1;
+    if (!this.info.deterministic) {
+      for (let i = 0; i < this.free.length; i++) {
+        const len = longestCommonPrefix(this.free[i]!.contextTokens, prompt);
+        if (len > bestLen) [best, bestLen] = [i, len];
+      }
+    }
+    return this.free.splice(best, 1)[0]!;
+  }
+}
