@@ -77,7 +77,6 @@ export class SystemInfoProbe implements SystemProbe {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new TimeoutError(`${part} did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-      timer.unref();
     });
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
