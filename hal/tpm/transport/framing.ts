@@ -46,6 +46,7 @@ export class RawResponseAssembler implements ResponseAssembler {
   }
 
   push(chunk: Uint8Array): Uint8Array | undefined {
+    if (chunk.length === 0) return undefined;
     if (this.done) throw protocol(`${chunk.length} bytes arrived after the complete response`);
     this.buf = concat(this.buf, chunk);
     if (this.buf.length < 6) return undefined;
@@ -81,6 +82,7 @@ export class MssimResponseAssembler implements ResponseAssembler {
   }
 
   push(chunk: Uint8Array): Uint8Array | undefined {
+    if (chunk.length === 0) return undefined;
     if (this.done) throw protocol(`${chunk.length} bytes arrived after the complete response`);
     this.buf = concat(this.buf, chunk);
     if (this.buf.length < 4) return undefined;
