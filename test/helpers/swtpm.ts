@@ -210,3 +210,47 @@ export async function tpm2ok(tool: string, args: string[], tcti: string, options
   if (r.code !== 0) throw new Error(`${tool} ${args.join(" ")} failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
 }
+
+export interface PtyBridge {
+  /** Path of the pty end a DeviceTransport opens, like /dev/tpmrm0. */
+  device: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A kernel pty whose other side socat connects to a unix socket: a
+ * character device in front of swtpm's raw socket, to drive DeviceTransport
+ * with real read()/write() on a device file (the pty may deliver a response
+ * in pieces, as a real driver never does — the transport copes with both).
+ */
+export async function startPtyBridge(link: string, unixSocket: string, timeoutMs = 10_000): Promise<PtyBridge> {
+  const child = spawn("socat", ["-d", "-d", `pty,raw,echo=0,link=${link}`, `UNIX-CONNECT:${unixSocket}`], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`socat not ready in ${timeoutMs} ms: ${log}`)), timeoutMs);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`socat exited (${code}): ${log}`));
+    });
+    child.stderr!.on("data", (d: Buffer) => {
+      log += d.toString();
+      if (log.includes("starting data transfer loop")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  child.stderr!.resume();
+  let closing: Promise<void> | undefined;
+  return {
+    device: link,
+    close: () =>
+      (closing ??= (async () => {
+        if (child.exitCode === null) child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
+        await exited;
+        clearTimeout(timer);
+      })()),
+  };
+}
