@@ -7,7 +7,7 @@ import { SealboxError, toSealboxError } from "../errors.js";
 import type { JsonValue } from "../ledger/types.js";
 import type { ByteLink } from "../../hal/index.js";
 import { clientProof, proofsEqual, serverProof } from "./serial-auth.js";
-import { FLAG_MORE, FrameDecoder, FrameType, PROTOCOL_VERSION, SUPPORTED_VERSIONS, encodeFrame, fragment, frameTypeName, type Frame } from "./serial-frames.js";
+import { FLAG_MORE, FrameDecoder, FrameType, PROTOCOL_VERSION, SUPPORTED_VERSIONS, UNSOLICITED_SEQ, encodeFrame, fragment, frameTypeName, type Frame } from "./serial-frames.js";
 import {
   bytesToHex,
   decodeJson,
@@ -56,6 +56,8 @@ interface PendingCall {
 
 interface ControlWait {
   type: number;
+  /** The seq of the frame sent; the box's answer carries it (§5.1). */
+  seq: number;
   resolve: (f: Frame) => void;
   reject: (e: SealboxError) => void;
   timer: NodeJS.Timeout;
@@ -70,13 +72,13 @@ export class SerialClient {
   private readonly timeoutMs: number;
   private readonly calls = new Map<number, PendingCall>();
   private control: ControlWait | undefined;
-  private controlSeq = 0;
+  /** Starts at a random value, so answers meant for an earlier client on the line do not match. */
+  private controlSeq: number;
   private nextId = 1;
   private pingTimer: NodeJS.Timeout | undefined;
   private lastFrameAtMs = Date.now();
   private failure: SealboxError | undefined;
   private session: Challenge | undefined;
-  private controlParts: Uint8Array[] = [];
 
   private constructor(
     private readonly link: ByteLink,
@@ -85,6 +87,7 @@ export class SerialClient {
     const maxPayloadBytes = options.maxPayloadBytes ?? 1024;
     this.decoder = new FrameDecoder(maxPayloadBytes);
     this.timeoutMs = options.timeoutMs ?? 5000;
+    this.controlSeq = Buffer.from((options.randomBytes ?? nodeRandomBytes)(4)).readUInt32BE(0) & 0x7fffffff;
     const logger = options.logger ?? createLogger({ component: "serial-client", minLevel: "error" });
     this.dropLog = new DropLog(this.counters, logger, "client");
     link.onData((chunk) => {
@@ -186,7 +189,7 @@ export class SerialClient {
       this.fail(new SealboxError("SERIAL_ERROR", `the box has not answered for ${this.session!.idleTimeoutMs} ms`));
       return;
     }
-    this.send([{ version: PROTOCOL_VERSION, type: FrameType.PING, flags: 0, requestId: 0, seq: this.controlSeq++ >>> 0, payload: new Uint8Array(0) }]);
+    this.send([{ version: PROTOCOL_VERSION, type: FrameType.PING, flags: 0, requestId: 0, seq: UNSOLICITED_SEQ - 1, payload: new Uint8Array(0) }]);
   }
 
   private controlExchange(type: number, payload: Uint8Array, expect: number): Promise<Frame> {
@@ -197,8 +200,11 @@ export class SerialClient {
         this.control = undefined;
         reject(new SealboxError("DEADLINE", `no ${frameTypeName(expect)} from the box within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
+      const seq = this.controlSeq;
+      this.controlSeq = (this.controlSeq + 1) & 0x7fffffff;
       this.control = {
         type: expect,
+        seq,
         timer,
         resolve: (f) => {
           clearTimeout(timer);
@@ -211,7 +217,7 @@ export class SerialClient {
           reject(e);
         },
       };
-      this.send([{ version: PROTOCOL_VERSION, type, flags: 0, requestId: 0, seq: this.controlSeq++ >>> 0, payload }]);
+      this.send([{ version: PROTOCOL_VERSION, type, flags: 0, requestId: 0, seq, payload }]);
     });
   }
 
@@ -273,28 +279,23 @@ export class SerialClient {
     }
   }
 
+  /** Frames on request id 0 are never fragmented; an answer carries the seq of the frame it answers. */
   private onControlFrame(f: Frame): void {
-    this.controlParts.push(f.payload);
-    if ((f.flags & FLAG_MORE) !== 0) {
-      if (this.controlParts.length > 64) this.controlParts = [];
-      return;
-    }
-    const payload = this.controlParts.length === 1 ? this.controlParts[0]! : new Uint8Array(Buffer.concat(this.controlParts));
-    this.controlParts = [];
-    const frame = { ...f, payload };
+    const answersWait = this.control !== undefined && f.seq === this.control.seq;
     if (f.type === FrameType.ERROR) {
       let err: SealboxError;
       try {
-        err = errorFromMessage(parseError(payload));
+        err = errorFromMessage(parseError(f.payload));
       } catch (e) {
         err = toSealboxError(e, "PROTOCOL_ERROR");
       }
-      if (this.control) this.control.reject(err);
-      else if (err.details?.session === "closed") this.fail(err);
+      if (answersWait) this.control!.reject(err);
+      else if (f.seq === UNSOLICITED_SEQ && err.details?.session === "closed") this.fail(err);
+      else this.dropLog.drop("seq", f.payload.length, `stale ERROR (seq ${f.seq}): ${err.code}`);
       return;
     }
-    if (this.control && f.type === this.control.type) this.control.resolve(frame);
-    else if (f.type !== FrameType.PONG) this.dropLog.drop("unexpected-type", payload.length, `unexpected ${frameTypeName(f.type)}`);
+    if (answersWait && f.type === this.control!.type) this.control!.resolve(f);
+    else if (f.type !== FrameType.PONG) this.dropLog.drop("unexpected-type", f.payload.length, `unexpected ${frameTypeName(f.type)} (seq ${f.seq})`);
   }
 
   private allocateId(): number {

@@ -21,6 +21,7 @@ import {
   MIN_PAYLOAD_BYTES,
   PROTOCOL_VERSION,
   SUPPORTED_VERSIONS,
+  UNSOLICITED_SEQ,
   fragment,
   frameTypeName,
   type DecodeEvent,
@@ -58,6 +59,17 @@ export const DEFAULT_SERIAL_LIMITS: Readonly<SerialLimits> = {
 };
 
 export const MAX_PING_PAYLOAD_BYTES = 64;
+
+/** A session ERROR payload that fits one frame: details go first, then the message is shortened. */
+function controlErrorPayload(err: SealboxError, sessionClosed: boolean, maxBytes: number): Uint8Array {
+  let payload = encodeJson(errorJson(err, sessionClosed));
+  if (payload.length <= maxBytes) return payload;
+  payload = encodeJson(errorJson(new SealboxError(err.code, err.message), sessionClosed));
+  for (let keep = err.message.length; payload.length > maxBytes && keep > 0; keep = Math.floor(keep / 2)) {
+    payload = encodeJson(errorJson(new SealboxError(err.code, err.message.slice(0, keep)), sessionClosed));
+  }
+  return payload;
+}
 
 /** Frame types only the box sends: received, they are dropped without an answer, so a looped-back line cannot start an echo storm. */
 const SERVER_TYPES = new Set<number>([FrameType.CHALLENGE, FrameType.WELCOME, FrameType.CHUNK, FrameType.RESULT, FrameType.ERROR, FrameType.PONG]);
@@ -114,7 +126,6 @@ export class SerialConnection {
   private state: State = { name: "idle" };
   /** Bumped whenever a session ends, so late async work of an old session does nothing. */
   private generation = 0;
-  private controlSeq = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Map<number, Running>();
@@ -167,7 +178,7 @@ export class SerialConnection {
     } catch (err) {
       // A bug in frame handling must not take the port down: report it and go on.
       this.deps.logger.error("serial frame handling failed", { port: this.deps.port, type: frameTypeName(e.frame.type), error: err });
-      this.sendError(e.frame.requestId, new SealboxError("INTERNAL", "internal error"));
+      this.sendError(e.frame, new SealboxError("INTERNAL", "internal error"));
     }
   }
 
@@ -176,7 +187,7 @@ export class SerialConnection {
     const fields = { type: frameTypeName(f.type), requestId: f.requestId, seq: f.seq };
     if (f.version !== PROTOCOL_VERSION) {
       d.dropLog.drop("version", lineBytes, `frame version ${f.version}`, fields);
-      if (!SERVER_TYPES.has(f.type)) this.sendError(0, new SealboxError("UNSUPPORTED", `frame version ${f.version}; this box speaks ${SUPPORTED_VERSIONS.join(", ")}`, { details: { supported: [...SUPPORTED_VERSIONS] } }));
+      if (!SERVER_TYPES.has(f.type)) this.sendError({ requestId: 0, seq: f.seq }, new SealboxError("UNSUPPORTED", `frame version ${f.version}; this box speaks ${SUPPORTED_VERSIONS.join(", ")}`, { details: { supported: [...SUPPORTED_VERSIONS] } }));
       return;
     }
     if (SERVER_TYPES.has(f.type)) {
@@ -185,7 +196,7 @@ export class SerialConnection {
     }
     if ((f.flags & FLAGS_RESERVED) !== 0 || ((f.flags & FLAG_MORE) !== 0 && f.type !== FrameType.REQUEST)) {
       d.dropLog.drop("flags", lineBytes, `flags 0x${f.flags.toString(16)}`, fields);
-      this.sendError(f.requestId, new SealboxError("PROTOCOL_ERROR", `flags 0x${f.flags.toString(16)} not allowed on ${frameTypeName(f.type)}`));
+      this.sendError(f, new SealboxError("PROTOCOL_ERROR", `flags 0x${f.flags.toString(16)} not allowed on ${frameTypeName(f.type)}`));
       return;
     }
     if (this.state.name !== "idle") this.armIdleTimer();
@@ -193,7 +204,7 @@ export class SerialConnection {
       case FrameType.PING:
         if (f.payload.length > MAX_PING_PAYLOAD_BYTES) {
           d.dropLog.drop("too-large", lineBytes, `PING payload of ${f.payload.length} bytes`, fields);
-          this.sendError(f.requestId, new SealboxError("TOO_LARGE", `PING payload over ${MAX_PING_PAYLOAD_BYTES} bytes`));
+          this.sendError(f, new SealboxError("TOO_LARGE", `PING payload over ${MAX_PING_PAYLOAD_BYTES} bytes`));
           return;
         }
         this.outbox.send([{ version: PROTOCOL_VERSION, type: FrameType.PONG, flags: 0, requestId: f.requestId, seq: f.seq, payload: f.payload }]);
@@ -212,7 +223,7 @@ export class SerialConnection {
         return;
       default:
         d.dropLog.drop("unexpected-type", lineBytes, `unknown frame type ${frameTypeName(f.type)}`, fields);
-        this.sendError(f.requestId, new SealboxError("PROTOCOL_ERROR", `unknown frame type ${frameTypeName(f.type)}`));
+        this.sendError(f, new SealboxError("PROTOCOL_ERROR", `unknown frame type ${frameTypeName(f.type)}`));
     }
   }
 
@@ -223,7 +234,7 @@ export class SerialConnection {
     if (waitMs > 0) {
       d.counters.authRateLimited++;
       d.logger.debug("serial HELLO refused during backoff", { port: d.port, retryAfterMs: waitMs });
-      this.sendError(0, new SealboxError("RATE_LIMITED", `authentication failed recently; retry in ${waitMs} ms`, { details: { retryAfterMs: waitMs } }), true);
+      this.sendError({ requestId: 0, seq: f.seq }, new SealboxError("RATE_LIMITED", `authentication failed recently; retry in ${waitMs} ms`, { details: { retryAfterMs: waitMs } }), true);
       return;
     }
     let hello;
@@ -232,12 +243,12 @@ export class SerialConnection {
     } catch (e) {
       const err = toSealboxError(e, "BAD_REQUEST");
       d.dropLog.drop("malformed", lineBytes, err.message, { type: "HELLO" });
-      this.sendError(0, err, true);
+      this.sendError({ requestId: 0, seq: f.seq }, err, true);
       return;
     }
     const common = hello.versions.filter((v) => SUPPORTED_VERSIONS.includes(v));
     if (common.length === 0) {
-      this.sendError(0, new SealboxError("UNSUPPORTED", `no common protocol version; this box speaks ${SUPPORTED_VERSIONS.join(", ")}`, { details: { supported: [...SUPPORTED_VERSIONS] } }), true);
+      this.sendError({ requestId: 0, seq: f.seq }, new SealboxError("UNSUPPORTED", `no common protocol version; this box speaks ${SUPPORTED_VERSIONS.join(", ")}`, { details: { supported: [...SUPPORTED_VERSIONS] } }), true);
       return;
     }
     const version = Math.max(...common);
@@ -254,7 +265,7 @@ export class SerialConnection {
     );
     const hs: Handshake = { helloPayload: f.payload, challengePayload, peerMaxPayloadBytes: hello.maxPayloadBytes, version, client: hello.client };
     this.state = { name: "challenged", hs };
-    this.sendControl(FrameType.CHALLENGE, challengePayload);
+    this.sendControl(FrameType.CHALLENGE, f.seq, challengePayload);
     this.armIdleTimer();
     const generation = this.generation;
     this.handshakeTimer = setTimeout(() => {
@@ -267,7 +278,7 @@ export class SerialConnection {
   private onAuth(f: Frame, lineBytes: number): void {
     const d = this.deps;
     if (this.state.name !== "challenged") {
-      this.sendError(0, new SealboxError("UNAUTHENTICATED", "AUTH without a CHALLENGE: send HELLO first"));
+      this.sendError({ requestId: 0, seq: f.seq }, new SealboxError("UNAUTHENTICATED", "AUTH without a CHALLENGE: send HELLO first"));
       return;
     }
     const hs = this.state.hs;
@@ -286,7 +297,7 @@ export class SerialConnection {
       d.counters.authFailures++;
       void d.gate.fail(mac === undefined ? "malformed-auth" : "bad-mac", details).then((backoffMs) => {
         if (generation !== this.generation || this.closed) return;
-        this.endSession("authentication failed", new SealboxError("UNAUTHENTICATED", "authentication failed: the MAC does not match this port's key", { details: { retryAfterMs: backoffMs } }));
+        this.endSession("authentication failed", new SealboxError("UNAUTHENTICATED", "authentication failed: the MAC does not match this port's key", { details: { retryAfterMs: backoffMs } }), f);
       });
       return;
     }
@@ -296,7 +307,7 @@ export class SerialConnection {
         d.counters.authSuccesses++;
         d.counters.sessionsOpened++;
         this.state = { name: "ready", hs, openedAtMs: Date.now() };
-        this.sendControl(FrameType.WELCOME, encodeJson({ mac: bytesToHex(serverProof(d.psk, hs.helloPayload, hs.challengePayload)) }));
+        this.sendControl(FrameType.WELCOME, f.seq, encodeJson({ mac: bytesToHex(serverProof(d.psk, hs.helloPayload, hs.challengePayload)) }));
         this.armIdleTimer();
         d.logger.info("serial session opened", { port: d.port, version: hs.version, client: hs.client });
       },
@@ -305,7 +316,7 @@ export class SerialConnection {
         // No audit, no action: a session the ledger cannot record does not open.
         const err = toSealboxError(e, "LEDGER_WRITE_FAILED");
         d.logger.error("serial session refused: the ledger could not record it", { port: d.port, error: err });
-        this.endSession("ledger refused", err);
+        this.endSession("ledger refused", err, f);
       },
     );
   }
@@ -316,34 +327,34 @@ export class SerialConnection {
     const fields = { type: "REQUEST", requestId: id, seq: f.seq };
     if (this.state.name !== "ready") {
       // Answer a request's first frame; its continuation frames are counted and dropped.
-      if (f.seq === 0) this.sendError(id, new SealboxError("UNAUTHENTICATED", "authenticate first: HELLO, then AUTH"));
+      if (f.seq === 0) this.sendError(f, new SealboxError("UNAUTHENTICATED", "authenticate first: HELLO, then AUTH"));
       else d.dropLog.drop("seq", lineBytes, "continuation of a refused request", fields);
       return;
     }
     if (id === 0) {
-      this.sendError(0, new SealboxError("PROTOCOL_ERROR", "request id 0 is reserved for the session"));
+      this.sendError(f, new SealboxError("PROTOCOL_ERROR", "request id 0 is reserved for the session"));
       return;
     }
     let p = this.partials.get(id);
     if (p === undefined) {
       if (f.seq !== 0) {
         d.dropLog.drop("seq", lineBytes, `a request starts at seq 0, got ${f.seq}`, fields);
-        this.sendError(id, new SealboxError("PROTOCOL_ERROR", `lost a frame: request ${id} starts at seq 0, got ${f.seq}`));
+        this.sendError(f, new SealboxError("PROTOCOL_ERROR", `lost a frame: request ${id} starts at seq 0, got ${f.seq}`));
         return;
       }
       p = { nextSeq: 0, parts: [], bytes: 0, refused: false };
       if (this.inFlight.has(id)) {
         p.refused = true;
-        this.sendError(id, new SealboxError("PROTOCOL_ERROR", `request id ${id} is still in flight`));
+        this.sendError(f, new SealboxError("PROTOCOL_ERROR", `request id ${id} is still in flight`));
       } else if (this.running.size + this.partials.size >= d.limits.maxInFlight) {
         p.refused = true;
-        this.sendError(id, new SealboxError("BUSY", `at most ${d.limits.maxInFlight} requests at once on this line`));
+        this.sendError(f, new SealboxError("BUSY", `at most ${d.limits.maxInFlight} requests at once on this line`));
       }
       this.partials.set(id, p);
     } else if (f.seq !== p.nextSeq) {
       this.partials.delete(id);
       d.dropLog.drop("seq", lineBytes, `expected seq ${p.nextSeq}, got ${f.seq}`, fields);
-      if (!p.refused) this.sendError(id, new SealboxError("PROTOCOL_ERROR", `lost a frame of request ${id}: expected seq ${p.nextSeq}, got ${f.seq}`));
+      if (!p.refused) this.sendError(f, new SealboxError("PROTOCOL_ERROR", `lost a frame of request ${id}: expected seq ${p.nextSeq}, got ${f.seq}`));
       return;
     }
     p.nextSeq++;
@@ -353,7 +364,7 @@ export class SerialConnection {
         p.refused = true;
         p.parts = [];
         d.dropLog.drop("too-large", lineBytes, `request over ${d.limits.maxMessageBytes} bytes`, fields);
-        this.sendError(id, new SealboxError("TOO_LARGE", `request over ${d.limits.maxMessageBytes} bytes`));
+        this.sendError(f, new SealboxError("TOO_LARGE", `request over ${d.limits.maxMessageBytes} bytes`));
       } else {
         p.parts.push(f.payload);
       }
@@ -367,7 +378,7 @@ export class SerialConnection {
     } catch (e) {
       const err = toSealboxError(e, "BAD_REQUEST");
       d.dropLog.drop("malformed", lineBytes, err.message, fields);
-      this.sendError(id, err);
+      this.sendError(f, err);
       return;
     }
     this.start(id, req.method, req.params, this.state.hs.peerMaxPayloadBytes);
@@ -432,7 +443,7 @@ export class SerialConnection {
 
   private onCancel(f: Frame): void {
     if (this.state.name !== "ready") {
-      this.sendError(f.requestId, new SealboxError("UNAUTHENTICATED", "authenticate first: HELLO, then AUTH"));
+      this.sendError(f, new SealboxError("UNAUTHENTICATED", "authenticate first: HELLO, then AUTH"));
       return;
     }
     const r = this.inFlight.get(f.requestId);
@@ -460,19 +471,24 @@ export class SerialConnection {
     return this.state.name === "idle" ? MIN_PAYLOAD_BYTES : this.state.hs.peerMaxPayloadBytes;
   }
 
-  private sendControl(type: number, payload: Uint8Array): void {
-    const frames = fragment(type, 0, this.controlSeq, payload, this.peerMaxPayloadBytes());
-    this.controlSeq = (this.controlSeq + frames.length) >>> 0;
-    this.outbox.send(frames);
+  /** A frame on request id 0, answering the peer's frame of seq `replyTo` (§5.1). Never fragmented. */
+  private sendControl(type: number, replyTo: number, payload: Uint8Array): void {
+    this.outbox.send([{ version: PROTOCOL_VERSION, type, flags: 0, requestId: 0, seq: replyTo >>> 0, payload }]);
   }
 
-  /** An ERROR for a request that never started (seq 0), or for the session (request id 0). */
-  private sendError(requestId: number, err: SealboxError, sessionClosed = false): void {
+  /**
+   * An ERROR answering frame `to`: for a request (id ≠ 0) that never started it has seq 0; on
+   * request id 0 it carries the seq of the frame it answers, or UNSOLICITED_SEQ when it answers none.
+   */
+  private sendError(to: { requestId: number; seq: number } | undefined, err: SealboxError, sessionClosed = false): void {
     if (this.closed) return;
     this.countError(err.code);
-    const payload = encodeJson(errorJson(err, sessionClosed));
-    if (requestId === 0) this.sendControl(FrameType.ERROR, payload);
-    else this.outbox.send(fragment(FrameType.ERROR, requestId, 0, payload, this.peerMaxPayloadBytes()));
+    const requestId = to?.requestId ?? 0;
+    if (requestId !== 0) {
+      this.outbox.send(fragment(FrameType.ERROR, requestId, 0, encodeJson(errorJson(err, sessionClosed)), this.peerMaxPayloadBytes()));
+      return;
+    }
+    this.sendControl(FrameType.ERROR, to?.seq ?? UNSOLICITED_SEQ, controlErrorPayload(err, sessionClosed, this.peerMaxPayloadBytes()));
   }
 
   private armIdleTimer(): void {
@@ -495,7 +511,7 @@ export class SerialConnection {
   }
 
   /** Back to idle: running requests are cancelled, partial requests forgotten; `notify` goes out as a session ERROR. */
-  private endSession(reason: string, notify?: SealboxError): void {
+  private endSession(reason: string, notify?: SealboxError, replyTo?: Frame): void {
     const d = this.deps;
     const was = this.state;
     this.generation++;
@@ -512,7 +528,7 @@ export class SerialConnection {
     this.inFlight.clear();
     this.partials.clear();
     this.state = { name: "idle" };
-    if (notify) this.sendError(0, notify, true);
+    if (notify) this.sendError(replyTo ? { requestId: 0, seq: replyTo.seq } : undefined, notify, true);
     if (was.name !== "ready") return;
     d.logger.info("serial session closed", { port: d.port, reason, cancelled });
     d.auditLog

@@ -41,6 +41,9 @@ export function frameTypeName(type: number): string {
   return TYPE_NAMES.get(type) ?? `0x${type.toString(16).padStart(2, "0")}`;
 }
 
+/** The seq of an ERROR on request id 0 that answers no frame (idle or handshake timeout). */
+export const UNSOLICITED_SEQ = 0xffffffff;
+
 /** Flags byte: bit 0 MORE (the message continues in the next frame); bits 1–7 reserved, zero. */
 export const FLAG_MORE = 0x01;
 export const FLAGS_RESERVED = 0xfe;

@@ -143,10 +143,10 @@ test("the client refuses a box that cannot prove the key", async () => {
   try {
     const box = new RawPeer(boxEnd); // plays the box
     const client = SerialClient.connect(plcEnd, { psk: TEST_PSK, timeoutMs: 2000 });
-    await box.waitFor((f) => f.type === FrameType.HELLO);
-    await box.send(FrameType.CHALLENGE, 0, 0, { version: 1, nonce: "11".repeat(32), maxPayloadBytes: 1024, maxMessageBytes: 65536, maxInFlight: 4, idleTimeoutMs: 30000, handshakeTimeoutMs: 10000 });
-    await box.waitFor((f) => f.type === FrameType.AUTH);
-    await box.send(FrameType.WELCOME, 0, 1, { mac: "22".repeat(32) });
+    const hello = await box.waitFor((f) => f.type === FrameType.HELLO);
+    await box.send(FrameType.CHALLENGE, 0, hello.seq, { version: 1, nonce: "11".repeat(32), maxPayloadBytes: 1024, maxMessageBytes: 65536, maxInFlight: 4, idleTimeoutMs: 30000, handshakeTimeoutMs: 10000 });
+    const auth = await box.waitFor((f) => f.type === FrameType.AUTH);
+    await box.send(FrameType.WELCOME, 0, auth.seq, { mac: "22".repeat(32) });
     await assert.rejects(client, (e) => isSealboxError(e, "UNAUTHENTICATED") && /box's proof/.test(e.message));
   } finally {
     await plcEnd.close();
