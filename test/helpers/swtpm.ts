@@ -9,7 +9,7 @@
 // Every process is reaped and every temp dir removed by stop()/cleanup().
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -125,6 +125,7 @@ function canConnect(target: { path: string } | { port: number }): Promise<boolea
  * running a tpm2 tool.
  */
 export async function startSwtpmServer(stateDir: string, mode: "auto" | "tcp" | "unix" = "auto"): Promise<SwtpmServer> {
+  await mkdir(stateDir, { recursive: true });
   const useTcp = mode === "tcp" || (mode === "auto" && (await loopbackUsable()));
   for (let attempt = 0; ; attempt++) {
     let args: string[];
