@@ -76,6 +76,8 @@ export const ERRORS = {
 
   // Diode
   DIODE_ERROR: spec("DIODE_ERROR", 500, 74, false, "the diode link failed"),
+  DIODE_TIMEOUT: spec("DIODE_TIMEOUT", 504, 75, true, "the diode receiver did not complete in time; run it again to continue"),
+  DIODE_UNRECOVERABLE: spec("DIODE_UNRECOVERABLE", 422, 65, false, "entries the receiver lacks are no longer retained by the sender"),
 
   INTERNAL: spec("INTERNAL", 500, 70, false, "an internal error"),
 } as const satisfies Record<string, ErrorSpec>;
