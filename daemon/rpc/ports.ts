@@ -77,6 +77,11 @@ export interface InferenceStatus {
   /** Set for the demo model: its answers are random noise. */
   banner?: string;
   error?: string;
+  device?: string;
+  sequences?: number;
+  contextSize?: number;
+  deterministic?: boolean;
+  storeText?: boolean;
 }
 
 // ---------------------------------------------------------------- ledger

@@ -23,6 +23,10 @@ export interface FakeInference extends InferencePort {
   /** Calls that ended because their signal aborted. */
   cancelled: number;
   failNext(code: ErrorCode | undefined): void;
+  /** The answer to a request, when set (overrides answer). */
+  answerFor?: (request: unknown) => string;
+  /** An error to fail a request with, when set and it returns a code. */
+  failWhen?: (request: unknown) => ErrorCode | undefined;
   setState(state: InferenceStatus["state"]): void;
   tokenDelayMs: number;
   answer: string;
@@ -37,15 +41,16 @@ export function createFakeInference(opts: FakeInferenceOptions): FakeInference {
 
   const generate = async (kind: string, request: unknown, options: InferenceCallOptions): Promise<GenerationResult> => {
     self.calls.push({ kind, options, request });
-    if (failCode) {
-      const code = failCode;
+    const planned = self.failWhen?.(request);
+    if (failCode || planned) {
+      const code = (failCode ?? planned)!;
       failCode = undefined;
-      throw new SealboxError(code, `fake inference told to fail (${code})`);
+      throw new SealboxError(code, `fake inference told to fail (${code})`, code === "BUSY" ? { details: { retryAfterMs: 2000 } } : {});
     }
     const req = await opts.audit.append({ actor: options.actor, category: "inference", action: kind, target: MODEL.sha256, outcome: "requested" });
     options.onAudit?.(req.seq);
     running++;
-    const tokens = self.answer.split(/(?<= )/);
+    const tokens = (self.answerFor?.(request) ?? self.answer).split(/(?<= )/);
     let text = "";
     let finishReason: GenerationResult["finishReason"] = "stop";
     try {

@@ -30,8 +30,8 @@ export interface TestBox {
   close(): Promise<void>;
 }
 
-export async function startTestBox(options: { limits?: Partial<HttpLimits>; services?: Partial<Services> } = {}): Promise<TestBox> {
-  const dir = await mkdtemp(join(tmpdir(), "sealbox-http-"));
+export async function startTestBox(options: { limits?: Partial<HttpLimits>; services?: Partial<Services>; dir?: string } = {}): Promise<TestBox> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "sealbox-http-")));
   const ledger = createMemoryLedger();
   const metrics = createBoxMetrics();
   const audit = timedAuditLog(ledger, metrics);
