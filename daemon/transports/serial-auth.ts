@@ -79,6 +79,8 @@ export interface AuthGateOptions {
   auditLog: AuditLog;
   /** The port, as recorded in the audit actor's peer. */
   peer: string;
+  /** The role recorded as the actor's. Defaults to "integrator". */
+  role?: string;
   logger: Logger;
   /** Backoff after the first failure; it doubles per consecutive failure. Defaults to 1000 ms. */
   initialBackoffMs?: number;
@@ -95,7 +97,7 @@ export type AuthFailureReason = "bad-mac" | "malformed-auth" | "unsupported-vers
  * resets, so neither resets the backoff; only a success does.
  */
 export class AuthGate {
-  private readonly options: Required<Omit<AuthGateOptions, "auditLog" | "logger" | "peer">>;
+  private readonly options: Required<Omit<AuthGateOptions, "auditLog" | "logger" | "peer" | "role">>;
   private consecutiveFailures = 0;
   private lockedUntilMs = 0;
   private rejectedDuringBackoff = 0;
@@ -131,7 +133,7 @@ export class AuthGate {
     this.deps.logger.warn("serial authentication failed", { port: this.deps.peer, reason, consecutiveFailures: this.consecutiveFailures, backoffMs });
     try {
       await this.deps.auditLog.append({
-        actor: { role: "integrator", transport: "serial", peer: this.deps.peer },
+        actor: { role: this.deps.role ?? "integrator", transport: "serial", peer: this.deps.peer },
         category: "auth",
         action: "serial.auth",
         target: this.deps.peer,
@@ -147,7 +149,7 @@ export class AuthGate {
   /** Audits a successful handshake. Rejects (with the ledger's error) when it cannot be audited: then the session must not open. */
   async succeed(details: { [k: string]: JsonValue }): Promise<void> {
     await this.deps.auditLog.append({
-      actor: { role: "integrator", transport: "serial", peer: this.deps.peer },
+      actor: { role: this.deps.role ?? "integrator", transport: "serial", peer: this.deps.peer },
       category: "auth",
       action: "serial.auth",
       target: this.deps.peer,

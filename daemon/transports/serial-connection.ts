@@ -11,7 +11,7 @@ import { randomBytes as nodeRandomBytes } from "node:crypto";
 import { SealboxError, toSealboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AuditLog, JsonValue } from "../ledger/types.js";
-import type { CallContext, Dispatch } from "../rpc/types.js";
+import type { CallContext, Dispatch, Role } from "../rpc/types.js";
 import { clientProof, proofsEqual, serverProof, type AuthGate } from "./serial-auth.js";
 import {
   FLAG_MORE,
@@ -76,6 +76,8 @@ const SERVER_TYPES = new Set<number>([FrameType.CHALLENGE, FrameType.WELCOME, Fr
 
 export interface SerialConnectionDeps {
   port: string;
+  /** The role of a caller authenticated on this port. */
+  role: Role;
   psk: Uint8Array;
   dispatch: Dispatch;
   gate: AuthGate;
@@ -391,7 +393,7 @@ export class SerialConnection {
     this.running.add(r);
     d.counters.requestsStarted++;
     const ctx: CallContext = {
-      role: "integrator",
+      role: d.role,
       transport: "serial",
       peer: d.port,
       signal: r.abort.signal,
@@ -533,7 +535,7 @@ export class SerialConnection {
     d.logger.info("serial session closed", { port: d.port, reason, cancelled });
     d.auditLog
       .append({
-        actor: { role: "integrator", transport: "serial", peer: d.port },
+        actor: { role: d.role, transport: "serial", peer: d.port },
         category: "auth",
         action: "serial.session.end",
         target: d.port,

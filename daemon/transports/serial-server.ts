@@ -6,7 +6,7 @@
 import { SealboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AuditLog } from "../ledger/types.js";
-import type { Dispatch } from "../rpc/types.js";
+import type { Dispatch, Role } from "../rpc/types.js";
 import type { ByteLink } from "../../hal/index.js";
 import { AuthGate, MAX_PSK_BYTES, MIN_PSK_BYTES } from "./serial-auth.js";
 import { DEFAULT_SERIAL_LIMITS, SerialConnection, type SerialLimits } from "./serial-connection.js";
@@ -18,6 +18,8 @@ export interface SerialServerOptions {
   port: string;
   /** Opens the port; called again after the link goes away. */
   openLink: () => Promise<ByteLink>;
+  /** The role of a caller authenticated on this port. Defaults to "integrator". */
+  role?: Role;
   /** This port's pre-shared key (16–64 bytes). */
   psk: Uint8Array;
   dispatch: Dispatch;
@@ -69,6 +71,7 @@ export class SerialServer {
     this.gate = new AuthGate({
       auditLog: options.auditLog,
       peer: options.port,
+      role: options.role ?? "integrator",
       logger: options.logger,
       initialBackoffMs: options.authInitialBackoffMs,
       maxBackoffMs: options.authMaxBackoffMs,
@@ -141,6 +144,7 @@ export class SerialServer {
     this.link = link;
     const connection = new SerialConnection({
       port: this.options.port,
+      role: this.options.role ?? "integrator",
       psk: this.options.psk,
       dispatch: this.options.dispatch,
       gate: this.gate,

@@ -122,7 +122,7 @@ export interface DirectConnection {
 }
 
 /** A SerialConnection fed directly (no link, no server): the decoder+session level, for split and fuzz tests. */
-export function directConnection(options: { limits?: Partial<SerialLimits>; collect?: boolean; keep?: boolean; seed?: number } = {}): DirectConnection {
+export function directConnection(options: { limits?: Partial<SerialLimits>; collect?: boolean; keep?: boolean; seed?: number; onWrite?: (bytes: Uint8Array) => void } = {}): DirectConnection {
   const counters = newCounters();
   const logger = createMemoryLogger();
   const keep = options.keep ?? true;
@@ -142,6 +142,7 @@ export function directConnection(options: { limits?: Partial<SerialLimits>; coll
   if (!keep) logger.lines.push = () => 0; // keep nothing: the fuzz measures the box's memory, not the log's
   d.conn = new SerialConnection({
     port: "direct",
+    role: "integrator",
     psk: TEST_PSK,
     dispatch,
     gate: new AuthGate({ auditLog: audit, peer: "direct", logger, initialBackoffMs: 20, maxBackoffMs: 100 }),
@@ -154,6 +155,7 @@ export function directConnection(options: { limits?: Partial<SerialLimits>; coll
     onWriteFailure: () => {},
     write: async (bytes) => {
       d.outBytes += bytes.length;
+      options.onWrite?.(bytes.slice());
       if (d.collect) decoder.push(bytes, (e) => e.kind === "frame" && d.out.push(e.frame));
     },
   });

@@ -376,3 +376,16 @@ test("an AUTH with a malformed payload counts as a failed handshake", async () =
     await h.close();
   }
 });
+
+test("the port's configured role is the callers' role and the audit actor's", async () => {
+  const h = await memoryServer({ role: "technician" });
+  try {
+    const c = await SerialClient.connect(h.peer, { psk: TEST_PSK });
+    await c.call("echo", 1);
+    assert.equal(h.dispatch.calls[0]!.ctx.role, "technician");
+    assert.equal(h.audit.events[0]!.actor.role, "technician");
+    c.close();
+  } finally {
+    await h.close();
+  }
+});
