@@ -57,3 +57,24 @@ export async function copyAndHash(sourcePath: string, destPath: string, options:
     await src.close();
   }
 }
+
+/** SHA-256 and size of a file, streamed, with progress. */
+export async function hashFile(path: string, onProgress?: (p: CopyProgress) => void, chunkBytes = 4 * 1024 * 1024): Promise<CopyHashResult> {
+  const hash = createHash("sha256");
+  const fh = await open(path, constants.O_RDONLY);
+  try {
+    const totalBytes = (await fh.stat()).size;
+    const buf = Buffer.allocUnsafe(chunkBytes);
+    let done = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, chunkBytes, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      done += bytesRead;
+      onProgress?.({ doneBytes: done, totalBytes });
+    }
+    return { sha256: hash.digest("hex"), sizeBytes: done };
+  } finally {
+    await fh.close();
+  }
+}

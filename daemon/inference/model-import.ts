@@ -43,7 +43,7 @@ export interface ImportResult {
 }
 
 /** GGUF files start with "GGUF" and a little-endian u32 version; llama.cpp reads versions 2 and 3. */
-async function checkGguf(path: string): Promise<void> {
+export async function checkGguf(path: string): Promise<void> {
   const fh = await open(path, constants.O_RDONLY);
   try {
     const head = Buffer.alloc(8);
