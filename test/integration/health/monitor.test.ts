@@ -271,3 +271,28 @@ test("a host part that does not answer is bounded by its timeout and not asked a
   assert.equal(fsCalls, 2);
   await probe.close();
 });
+
+test("openHealth wires the config: nvidia-smi only in cuda mode, the state directory watched, one close", async () => {
+  const { defaultConfig } = await import("../../../daemon/config.js");
+  const { openHealth } = await import("../../../daemon/health/open-health.js");
+  const dir = await mkdtemp(join(tmpdir(), "sealbox-open-health-"));
+  try {
+    const audit = new MemoryAuditLog();
+    const cuda = defaultConfig({ paths: { state: dir }, inference: { mode: "cuda" }, health: { cpuFallback: true, diskFreeCriticalBytes: 0, diskFreeDegradedBytes: 0, memoryAvailableCriticalBytes: 0 } });
+    const h = await openHealth({ config: cuda, audit, env: fakeNvidiaSmiEnv({ mode: "gpu-lost" }), extraThresholds: { memoryAvailableDegradedBytes: 0 } });
+    assert.ok(h.gpu, "cuda mode has a GPU probe");
+    const s = await h.monitor.start();
+    assert.equal(s.state, "critical");
+    assert.deepEqual(h.monitor.check(), { state: "critical", cpuFallback: true });
+    await h.close();
+    await h.close();
+
+    const cpu = defaultConfig({ paths: { state: dir }, inference: { mode: "cpu" }, health: { diskFreeCriticalBytes: 0, diskFreeDegradedBytes: 0, memoryAvailableCriticalBytes: 0 } });
+    const c = await openHealth({ config: cpu, audit, extraThresholds: { memoryAvailableDegradedBytes: 0, cpuTempDegradedC: 150, cpuTempCriticalC: 150 } });
+    assert.equal(c.gpu, null, "cpu mode runs no nvidia-smi");
+    assert.equal((await c.monitor.start()).state, "ok");
+    await c.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
