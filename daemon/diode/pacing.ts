@@ -48,6 +48,12 @@ export class TokenBucket {
     return false;
   }
 
+  /** Takes `bytes` whatever the bucket holds (it may run into debt, paid off before anything else passes). */
+  charge(bytes: number, nowMs: number): void {
+    this.refill(nowMs);
+    this.tokens -= bytes;
+  }
+
   /** Milliseconds until `bytes` could be taken (0 when it can now). */
   waitMs(bytes: number, nowMs: number): number {
     this.refill(nowMs);

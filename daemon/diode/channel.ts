@@ -1,0 +1,340 @@
+// One diode output channel (UDP or serial): decides what to send next (new
+// entries first, the carousel in the reserved and idle share), paces frames
+// with a token bucket, interleaves blocks, and sends a signed heartbeat once
+// a second. Never reads from its link.
+
+import type { Logger } from "../log.js";
+import { buildBlock, type CheckpointSnapshot, type DiodeLedgerReader, type OutgoingBlock } from "./block-builder.js";
+import { encodeHeartbeatFrame, FLAG_CAROUSEL, SYMBOL_OVERHEAD_BYTES } from "./frame.js";
+import { formatHeartbeat } from "./heartbeat.js";
+import { Interleaver } from "./interleaver.js";
+import type { DiodeLink } from "./links.js";
+import { TokenBucket } from "./pacing.js";
+
+export interface ChannelPosition {
+  /** Next entry to send as new (everything below went out at least once). */
+  liveNext: number;
+  /** Where the carousel's current pass stands. */
+  carouselNext: number;
+  /** Next block number. */
+  block: number;
+}
+
+export interface ChannelOptions {
+  link: DiodeLink;
+  reader: DiodeLedgerReader;
+  epoch: bigint;
+  symbolBytes: number;
+  repairRatio: number;
+  interleaveDepth: number;
+  blockSymbols: number;
+  rateBytesPerS: number;
+  carouselRateBytesPerS: number;
+  /** Interleaver slots kept for the carousel while new entries queue. */
+  carouselReservedSlots: number;
+  /** A carousel pass over a small range waits until this long after the last one started. */
+  carouselMinPassMs: number;
+  heartbeatIntervalMs: number;
+  position: ChannelPosition;
+  /** The latest signed checkpoint the sender knows. */
+  checkpoint(): CheckpointSnapshot | undefined;
+  /** [oldest, authorizedEnd): what may be sent (authorizedEnd: covered by a write-ahead audit record). */
+  bounds(): { oldest: number; authorizedEnd: number };
+  signHeartbeat(body: string): string;
+  onError(e: unknown): void;
+  log: Logger;
+}
+
+// A type alias (not an interface) so it is assignable to JSON object types.
+export type ChannelStatus = {
+  kind: "udp" | "serial";
+  target: string;
+  symbolBytes: number;
+  rateBytesPerS: number;
+  carouselRateBytesPerS: number;
+  interleaveDepth: number;
+  blockSymbols: number;
+  liveNext: number;
+  liveBacklog: number;
+  carousel: { next: number; passes: number; lastPassMs: number | null; lastPassWireBytes: number | null };
+  framesSent: number;
+  bytesSent: number;
+  sendErrors: number;
+  lastError: string | null;
+  blocksSent: { live: number; carousel: number };
+  heartbeatsSent: number;
+  /** Bytes a full carousel pass puts on the wire (measured, or estimated before the first pass ends). */
+  retainedWireBytes: number;
+  /** retainedWireBytes ÷ the carousel's rate: how long a fresh receiver needs when no new entries compete. */
+  catchupBoundS: number;
+  /** The same while new entries saturate the link and the carousel has only its reserved slots. */
+  catchupBoundBusyS: number;
+};
+
+export class Channel {
+  private readonly interleaver = new Interleaver();
+  private readonly bucket: TokenBucket;
+  private readonly carouselBucket: TokenBucket | undefined;
+  private readonly pos: ChannelPosition;
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  private stopped = false;
+  private waitingForDrain = false;
+  private pendingFrame: Uint8Array | undefined;
+  private nextHeartbeatMs = 0;
+  private heartbeatSeq = 0;
+  private carouselPassStartMs = 0;
+  private carouselResumeMs = 0;
+  private passWireBytes = 0;
+  private readonly stats = {
+    blocksLive: 0,
+    blocksCarousel: 0,
+    heartbeats: 0,
+    passes: 0,
+    lastPassMs: undefined as number | undefined,
+    lastPassWireBytes: undefined as number | undefined,
+    recordBytesBuilt: 0,
+    recordsBuilt: 0,
+  };
+
+  constructor(private readonly o: ChannelOptions) {
+    const now = performance.now();
+    const frameBytes = o.symbolBytes + SYMBOL_OVERHEAD_BYTES;
+    // Deep enough to keep sending across a timer tick (~4 ms) at full rate.
+    this.bucket = new TokenBucket(o.rateBytesPerS, Math.max(4 * frameBytes, o.rateBytesPerS * 0.004), now);
+    this.carouselBucket =
+      o.carouselRateBytesPerS < o.rateBytesPerS ? new TokenBucket(o.carouselRateBytesPerS, Math.max(frameBytes * o.blockSymbols, o.carouselRateBytesPerS * 0.1), now) : undefined;
+    this.pos = { ...o.position };
+    this.carouselPassStartMs = now;
+    o.link.onDrain(() => {
+      if (this.waitingForDrain) {
+        this.waitingForDrain = false;
+        this.schedule(0);
+      }
+    });
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  /** Something new may be sendable (a checkpoint, an audit record): look now. */
+  wake(): void {
+    if (!this.stopped && !this.waitingForDrain && this.pendingFrame === undefined) this.schedule(0);
+  }
+
+  position(): ChannelPosition {
+    return { ...this.pos };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
+    this.interleaver.clear();
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
+    if (ms <= 0) this.immediate = setImmediate(this.pump);
+    else this.timer = setTimeout(this.pump, Math.max(1, Math.ceil(ms)));
+  }
+
+  private readonly pump = (): void => {
+    this.timer = undefined;
+    this.immediate = undefined;
+    if (this.stopped) return;
+    try {
+      this.pumpOnce();
+    } catch (e) {
+      this.o.onError(e);
+      // Keep the channel alive; try again shortly (a transient ledger read error, say).
+      this.schedule(1000);
+    }
+  };
+
+  private pumpOnce(): void {
+    const turnStart = performance.now();
+    for (;;) {
+      const now = performance.now();
+      if (now >= this.nextHeartbeatMs) this.sendHeartbeat(now);
+      if (this.waitingForDrain) return;
+      const frame = this.pendingFrame ?? this.take(now);
+      if (frame === undefined) {
+        this.scheduleIdle(now);
+        return;
+      }
+      const wire = this.o.link.wireBytes(frame.length);
+      if (!this.bucket.tryTake(wire, now)) {
+        this.pendingFrame = frame;
+        this.schedule(Math.min(this.bucket.waitMs(wire, now), this.nextHeartbeatMs - now));
+        return;
+      }
+      this.pendingFrame = undefined;
+      if (!this.o.link.send(frame)) {
+        this.waitingForDrain = true;
+        return;
+      }
+      // Yield to the event loop now and then: the box has other work.
+      if (now - turnStart > 8) {
+        this.schedule(0);
+        return;
+      }
+    }
+  }
+
+  private scheduleIdle(now: number): void {
+    let until = this.nextHeartbeatMs;
+    if (this.carouselResumeMs > now) until = Math.min(until, this.carouselResumeMs);
+    if (this.carouselBucket && this.carouselBucket.available(now) < 0) until = Math.min(until, now + this.carouselBucket.waitMs(0, now) + 1);
+    this.schedule(Math.max(1, until - now));
+  }
+
+  private take(now: number): Uint8Array | undefined {
+    const f = this.interleaver.next();
+    if (f !== undefined && this.interleaver.size >= this.o.interleaveDepth) return f;
+    this.fill(now);
+    return f ?? this.interleaver.next();
+  }
+
+  /** Builds at most one block (each costs milliseconds of encoding), new entries first. */
+  private fill(now: number): void {
+    const cp = this.o.checkpoint();
+    if (cp === undefined) return;
+    const { oldest, authorizedEnd } = this.o.bounds();
+    const end = Math.min(authorizedEnd, cp.size);
+    if (this.pos.liveNext > end && this.o.reader.size() < this.pos.liveNext) {
+      this.o.log.warn("ledger is smaller than the diode's position; starting over", { liveNext: this.pos.liveNext, size: this.o.reader.size() });
+      this.pos.liveNext = 0;
+    }
+    const depth = this.o.interleaveDepth;
+    const liveOpen = this.interleaver.count((b) => !b.carousel);
+    const liveWaiting = this.pos.liveNext < end;
+    if (liveWaiting) {
+      const liveCap = Math.max(1, depth - this.o.carouselReservedSlots);
+      // New entries get up to liveCap slots, and one slot even when the carousel holds them all.
+      const room = liveOpen === 0 ? this.interleaver.size <= depth : liveOpen < liveCap && this.interleaver.size < depth;
+      if (room) {
+        const b = this.build(cp, this.pos.liveNext, end, false);
+        this.pos.liveNext += b.fields.count;
+        this.stats.blocksLive++;
+        this.interleaver.add(b);
+        return;
+      }
+    }
+    if (this.interleaver.size >= depth || end <= oldest) return;
+    // While new entries are queued or in flight the carousel keeps to its reserved slots;
+    // when the link is otherwise idle it takes them all.
+    if ((liveWaiting || liveOpen > 0) && this.interleaver.size - liveOpen >= this.o.carouselReservedSlots) return;
+    if (this.carouselBucket && this.carouselBucket.available(now) < 0) return;
+    if (this.pos.carouselNext < oldest || this.pos.carouselNext > end) this.pos.carouselNext = oldest;
+    if (this.pos.carouselNext === end) this.finishPass(now, oldest);
+    if (now < this.carouselResumeMs) return;
+    const b = this.build(cp, this.pos.carouselNext, end, true);
+    this.pos.carouselNext += b.fields.count;
+    this.stats.blocksCarousel++;
+    const wire = b.packets.length * this.o.link.wireBytes(this.o.symbolBytes + SYMBOL_OVERHEAD_BYTES);
+    this.passWireBytes += wire;
+    // Charged when built: the carousel may run one block into debt, then waits.
+    this.carouselBucket?.charge(wire, now);
+    this.interleaver.add(b);
+  }
+
+  private finishPass(now: number, oldest: number): void {
+    this.stats.passes++;
+    this.stats.lastPassMs = now - this.carouselPassStartMs;
+    this.stats.lastPassWireBytes = this.passWireBytes;
+    this.passWireBytes = 0;
+    this.pos.carouselNext = oldest;
+    this.carouselResumeMs = this.carouselPassStartMs + this.o.carouselMinPassMs;
+    this.carouselPassStartMs = Math.max(now, this.carouselResumeMs);
+  }
+
+  private build(cp: CheckpointSnapshot, first: number, end: number, carousel: boolean): OutgoingBlock {
+    const block = this.pos.block;
+    this.pos.block = (this.pos.block + 1) >>> 0;
+    const b = buildBlock(this.o.reader, {
+      epoch: this.o.epoch,
+      block,
+      flags: carousel ? FLAG_CAROUSEL : 0,
+      firstSeq: first,
+      endSeq: end,
+      checkpoint: cp,
+      symbolBytes: this.o.symbolBytes,
+      blockSymbols: this.o.blockSymbols,
+      repairRatio: this.o.repairRatio,
+    });
+    this.stats.recordBytesBuilt += b.recordBytes;
+    this.stats.recordsBuilt += b.fields.count;
+    return b;
+  }
+
+  private sendHeartbeat(now: number): void {
+    this.nextHeartbeatMs = now + this.o.heartbeatIntervalMs;
+    const cp = this.o.checkpoint();
+    const { oldest } = this.o.bounds();
+    const body = formatHeartbeat({
+      epoch: this.o.epoch,
+      seq: this.heartbeatSeq++,
+      head: cp?.size ?? 0,
+      oldest: Math.min(oldest, cp?.size ?? 0),
+      time: new Date().toISOString(),
+      catchupBoundS: this.estimate().catchupBoundS,
+    });
+    const frame = encodeHeartbeatFrame(this.o.epoch, cp?.note ?? "", this.o.signHeartbeat(body));
+    // The heartbeat goes now, whatever the bucket holds; the debt is paid by the frames after it.
+    const wire = this.o.link.wireBytes(frame.length);
+    this.bucket.charge(wire, now);
+    this.o.link.send(frame);
+    this.stats.heartbeats++;
+  }
+
+  private estimate(): { retainedWireBytes: number; catchupBoundS: number; catchupBoundBusyS: number } {
+    const cp = this.o.checkpoint();
+    const { oldest, authorizedEnd } = this.o.bounds();
+    const retained = Math.max(0, Math.min(authorizedEnd, cp?.size ?? 0) - oldest);
+    let wire = this.stats.lastPassWireBytes;
+    if (wire === undefined) {
+      const avgRecord = this.stats.recordsBuilt > 0 ? this.stats.recordBytesBuilt / this.stats.recordsBuilt : 300;
+      const frameBytes = this.o.symbolBytes + SYMBOL_OVERHEAD_BYTES;
+      wire = Math.ceil(((retained * (avgRecord + 4)) / this.o.symbolBytes) * (1 + this.o.repairRatio)) * this.o.link.wireBytes(frameBytes);
+    }
+    const rate = Math.min(this.o.rateBytesPerS, this.o.carouselRateBytesPerS);
+    const bound = wire / rate;
+    const busyShare = Math.min(1, this.o.carouselReservedSlots / this.o.interleaveDepth);
+    return { retainedWireBytes: wire, catchupBoundS: bound, catchupBoundBusyS: bound / busyShare };
+  }
+
+  status(): ChannelStatus {
+    const cp = this.o.checkpoint();
+    const { authorizedEnd } = this.o.bounds();
+    const e = this.estimate();
+    return {
+      kind: this.o.link.kind,
+      target: this.o.link.target,
+      symbolBytes: this.o.symbolBytes,
+      rateBytesPerS: this.o.rateBytesPerS,
+      carouselRateBytesPerS: this.o.carouselRateBytesPerS,
+      interleaveDepth: this.o.interleaveDepth,
+      blockSymbols: this.o.blockSymbols,
+      liveNext: this.pos.liveNext,
+      liveBacklog: Math.max(0, Math.min(authorizedEnd, cp?.size ?? 0) - this.pos.liveNext),
+      carousel: { next: this.pos.carouselNext, passes: this.stats.passes, lastPassMs: this.stats.lastPassMs ?? null, lastPassWireBytes: this.stats.lastPassWireBytes ?? null },
+      framesSent: this.o.link.stats.framesSent,
+      bytesSent: this.o.link.stats.bytesSent,
+      sendErrors: this.o.link.stats.sendErrors,
+      lastError: this.o.link.stats.lastError ?? null,
+      blocksSent: { live: this.stats.blocksLive, carousel: this.stats.blocksCarousel },
+      heartbeatsSent: this.stats.heartbeats,
+      retainedWireBytes: e.retainedWireBytes,
+      catchupBoundS: e.catchupBoundS,
+      catchupBoundBusyS: e.catchupBoundBusyS,
+    };
+  }
+}
