@@ -60,3 +60,26 @@ export interface AppendReceipt {
 export interface AuditLog {
   append(event: AuditEvent): Promise<AppendReceipt>;
 }
+
+/**
+ * Read side, used by the diode sender, the anti-rollback check and the socket
+ * API. Every method is synchronous and reads at most O(log n) stored nodes.
+ */
+export interface LedgerReader {
+  /** The log's origin line (C2SP tlog-checkpoint), fixed when the log was created. */
+  readonly origin: string;
+  /** Number of records covered by the latest signed checkpoint. */
+  size(): number;
+  /** The latest signed checkpoint (C2SP signed note), or undefined for a log that has none yet. */
+  latestCheckpoint(): string | undefined;
+  /** The canonical bytes of record seq (the Merkle leaf), or undefined past the end. */
+  recordBytes(seq: number): Uint8Array | undefined;
+  /** Record seq, decoded and validated, or undefined past the end. */
+  record(seq: number): AuditRecord | undefined;
+  /** RFC 9162 audit path for leaf seq in the tree of treeSize (seq < treeSize <= size()). */
+  inclusionProof(seq: number, treeSize: number): Uint8Array[];
+  /** RFC 9162 consistency proof between two tree sizes (oldSize <= newSize <= size()). */
+  consistencyProof(oldSize: number, newSize: number): Uint8Array[];
+  /** Called after every new durable checkpoint. Returns the unsubscribe function. */
+  onCheckpoint(listener: (size: number, note: string) => void): () => void;
+}

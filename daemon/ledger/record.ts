@@ -1,0 +1,194 @@
+// Audit records: RFC 8785 (JSON Canonicalization Scheme) bytes of an
+// AuditRecord. Those bytes are the Merkle leaf, so encoding must be exactly
+// reproducible by any JCS implementation, and decoding refuses anything that
+// is not already in canonical form.
+//
+// Fields cover NIST SP 800-53 AU-3 (what, when, where, source, outcome,
+// identity) and IEC 62443-3-3 SR 2.8 (category, type, source, timestamp,
+// outcome): seq, time, box, actor{role,transport,peer}, category, action,
+// target, outcome, details.
+
+import { SealboxError } from "../errors.js";
+import type { Actor, AuditEvent, AuditRecord, JsonValue, Outcome } from "./types.js";
+
+/** The largest record, in bytes of canonical JSON. Larger payloads go in by SHA-256 reference. */
+export const MAX_RECORD_BYTES = 65536;
+
+/** Nesting limit for details; deeper values are refused rather than risking the stack. */
+export const MAX_DEPTH = 32;
+
+export const OUTCOMES: readonly Outcome[] = ["requested", "success", "failure", "refused", "info"];
+
+const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function invalid(message: string, details?: Record<string, unknown>): SealboxError {
+  return new SealboxError("RECORD_INVALID", message, details ? { details } : {});
+}
+
+// RFC 8785 §3.2.2.2: strings are serialised as ECMAScript JSON.stringify does;
+// lone surrogates cannot be represented in I-JSON (RFC 7493 §2.1) and are refused.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function stringJson(s: string, path: string): string {
+  if (LONE_SURROGATE.test(s)) throw invalid(`${path} holds a lone UTF-16 surrogate`, { path });
+  return JSON.stringify(s);
+}
+
+function canon(value: unknown, path: string, depth: number, out: string[]): void {
+  if (value === null) {
+    out.push("null");
+    return;
+  }
+  switch (typeof value) {
+    case "boolean":
+      out.push(value ? "true" : "false");
+      return;
+    case "number":
+      // RFC 8785 §3.2.2.3: ECMAScript Number serialisation; -0 becomes 0; NaN and infinities are not JSON.
+      if (!Number.isFinite(value)) throw invalid(`${path} is not a finite number`, { path });
+      out.push(JSON.stringify(value));
+      return;
+    case "string":
+      out.push(stringJson(value, path));
+      return;
+    case "object": {
+      if (depth >= MAX_DEPTH) throw invalid(`${path} is nested deeper than ${MAX_DEPTH}`, { path });
+      if (Array.isArray(value)) {
+        out.push("[");
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out.push(",");
+          canon(value[i], `${path}[${i}]`, depth + 1, out);
+        }
+        out.push("]");
+        return;
+      }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) throw invalid(`${path} is not a plain object`, { path });
+      // RFC 8785 §3.2.3: members sorted by the UTF-16 code units of their names,
+      // which is what the default Array.prototype.sort comparison does.
+      const keys = Object.keys(value).sort();
+      out.push("{");
+      let first = true;
+      for (const k of keys) {
+        const v = (value as Record<string, unknown>)[k];
+        if (v === undefined) continue; // as JSON.stringify: an absent member
+        if (!first) out.push(",");
+        first = false;
+        out.push(stringJson(k, `${path}.${k}`), ":");
+        canon(v, `${path}.${k}`, depth + 1, out);
+      }
+      out.push("}");
+      return;
+    }
+    default:
+      throw invalid(`${path} has a ${typeof value}, which JSON cannot hold`, { path });
+  }
+}
+
+/** RFC 8785 canonical JSON. Throws RECORD_INVALID for values JSON cannot hold. */
+export function canonicalJson(value: JsonValue): string {
+  const out: string[] = [];
+  canon(value, "$", 0, out);
+  return out.join("");
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function nonEmptyString(v: unknown, path: string, maxChars = 1024): string {
+  if (typeof v !== "string" || v.length === 0) throw invalid(`${path} must be a non-empty string`, { path });
+  if (v.length > maxChars) throw invalid(`${path} is longer than ${maxChars} characters`, { path });
+  return v;
+}
+
+function checkActor(v: unknown): Actor {
+  if (!isPlainObject(v)) throw invalid("actor must be an object {role, transport, peer}");
+  for (const k of Object.keys(v)) if (k !== "role" && k !== "transport" && k !== "peer") throw invalid(`actor has an unknown field '${k}'`);
+  return {
+    role: nonEmptyString(v.role, "actor.role"),
+    transport: nonEmptyString(v.transport, "actor.transport"),
+    peer: nonEmptyString(v.peer, "actor.peer"),
+  };
+}
+
+const EVENT_KEYS = new Set(["actor", "category", "action", "target", "outcome", "details"]);
+const RECORD_KEYS = new Set([...EVENT_KEYS, "v", "seq", "time", "box"]);
+
+/** Checks what a caller hands to append(). Throws RECORD_INVALID naming the first bad field. */
+export function validateEvent(e: unknown): AuditEvent {
+  if (!isPlainObject(e)) throw invalid("an audit event must be an object");
+  for (const k of Object.keys(e)) if (!EVENT_KEYS.has(k)) throw invalid(`audit event has an unknown field '${k}'`, { field: k });
+  return validateCommon(e);
+}
+
+function validateCommon(e: Record<string, unknown>): AuditEvent {
+  const event: AuditEvent = {
+    actor: checkActor(e.actor),
+    category: nonEmptyString(e.category, "category", 64),
+    action: nonEmptyString(e.action, "action", 128),
+    outcome: e.outcome as Outcome,
+  };
+  if (!OUTCOMES.includes(e.outcome as Outcome)) throw invalid(`outcome must be one of ${OUTCOMES.join(", ")}`, { got: String(e.outcome) });
+  if (e.target !== undefined) event.target = nonEmptyString(e.target, "target", 4096);
+  if (e.details !== undefined) {
+    if (!isPlainObject(e.details)) throw invalid("details must be an object");
+    event.details = e.details as { [key: string]: JsonValue };
+  }
+  return event;
+}
+
+/** Checks a whole record (as decoded from the log). */
+export function validateRecord(r: unknown): AuditRecord {
+  if (!isPlainObject(r)) throw invalid("a record must be a JSON object");
+  for (const k of Object.keys(r)) if (!RECORD_KEYS.has(k)) throw invalid(`record has an unknown field '${k}'`, { field: k });
+  if (r.v !== 1) throw invalid(`record version must be 1, got ${JSON.stringify(r.v) ?? "nothing"}`);
+  if (typeof r.seq !== "number" || !Number.isSafeInteger(r.seq) || r.seq < 0) throw invalid("seq must be a non-negative integer");
+  if (typeof r.time !== "string" || !TIME_RE.test(r.time) || Number.isNaN(Date.parse(r.time))) {
+    throw invalid("time must be UTC RFC 3339 with milliseconds (YYYY-MM-DDTHH:MM:SS.sssZ)");
+  }
+  const box = nonEmptyString(r.box, "box", 128);
+  return { v: 1, seq: r.seq, time: r.time, box, ...validateCommon(r) };
+}
+
+/** Canonical bytes of a record. Throws RECORD_INVALID or RECORD_TOO_LARGE. */
+export function encodeRecord(record: AuditRecord): Uint8Array {
+  const text = canonicalJson(record as unknown as JsonValue);
+  const bytes = Buffer.from(text, "utf8");
+  if (bytes.length > MAX_RECORD_BYTES) {
+    throw new SealboxError("RECORD_TOO_LARGE", `record is ${bytes.length} bytes, the limit is ${MAX_RECORD_BYTES}: pass big payloads by SHA-256 reference`, {
+      details: { sizeBytes: bytes.length, maxBytes: MAX_RECORD_BYTES },
+    });
+  }
+  return bytes;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Parses and validates a record's leaf bytes. Refuses anything over the size
+ * limit, not UTF-8, not JSON, not a valid record, or not in canonical form
+ * (so the bytes a verifier hashes are the only form a record can take).
+ */
+export function decodeRecord(bytes: Uint8Array): AuditRecord {
+  if (bytes.length > MAX_RECORD_BYTES) {
+    throw new SealboxError("RECORD_TOO_LARGE", `record is ${bytes.length} bytes, the limit is ${MAX_RECORD_BYTES}`, {
+      details: { sizeBytes: bytes.length },
+    });
+  }
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch (e) {
+    throw invalid("record is not valid UTF-8", { cause: String(e) });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw invalid(`record is not JSON: ${(e as Error).message}`);
+  }
+  const record = validateRecord(parsed);
+  if (canonicalJson(parsed as JsonValue) !== text) throw invalid("record is not in RFC 8785 canonical form");
+  return record;
+}
