@@ -6,10 +6,13 @@
 //   { "manifest": { …fields… }, "signature": { "alg": "Ed25519", "keyId": …, "sig": … } }
 // and nothing else (one trailing newline allowed), so the bytes a person reads
 // are the bytes that were checked: no duplicate keys, no whitespace games.
-// The signature covers SIGNING_CONTEXT ‖ JCS(manifest). docs/models.md has the format.
+// The signature covers SIGNING_CONTEXT ‖ JCS(manifest), JCS being the ledger's
+// canonicalJson (daemon/ledger/record.ts). docs/models.md has the format.
 
 import { createHash, sign as edSign, verify as edVerify, type KeyObject } from "node:crypto";
 import { SealboxError } from "../errors.js";
+import { canonicalJson } from "../ledger/record.js";
+import type { JsonValue } from "../ledger/types.js";
 
 export const MANIFEST_FORMAT = "sealbox.model-manifest/1";
 /** Domain separation: an authority's signature on a manifest cannot be replayed as anything else. */
@@ -75,29 +78,6 @@ const BASE64_SIG = /^[A-Za-z0-9+/]{86}==$/;
 // Printable text: no C0/C1 controls, no lone surrogates (RFC 8785 §3.2.2.2 refuses them).
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]|\p{Cs}/u;
 
-export type CanonicalValue = null | boolean | number | string | CanonicalValue[] | { [key: string]: CanonicalValue };
-
-/**
- * RFC 8785 canonical JSON for the values a manifest holds: keys sorted by
- * UTF-16 code units, no whitespace, strings as ECMAScript JSON.stringify
- * writes them (§3.2.2.2), numbers only as safe integers (whose ECMAScript form is
- * the one §3.2.2.3 asks for). Anything else is refused rather than guessed at.
- */
-export function canonicalJson(value: CanonicalValue): string {
-  if (value === null || typeof value === "boolean") return JSON.stringify(value);
-  if (typeof value === "number") {
-    if (!Number.isSafeInteger(value)) throw new SealboxError("BAD_FORMAT", `canonical JSON here takes only safe integers, got ${value}`);
-    return String(value);
-  }
-  if (typeof value === "string") {
-    if (/\p{Cs}/u.test(value)) throw new SealboxError("BAD_FORMAT", "canonical JSON refuses strings with lone surrogates");
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const keys = Object.keys(value).sort();
-  return `{${keys.map((k) => `${canonicalJson(k)}:${canonicalJson(value[k]!)}`).join(",")}}`;
-}
-
 export function keyIdOf(rawPublicKey: Uint8Array): string {
   return createHash("sha256").update(rawPublicKey).digest("hex");
 }
@@ -110,7 +90,7 @@ export function rawPublicKey(key: KeyObject): Uint8Array {
 }
 
 export function manifestSigningBytes(manifest: ModelManifest): Buffer {
-  return Buffer.from(SIGNING_CONTEXT + canonicalJson(manifest as unknown as CanonicalValue), "utf8");
+  return Buffer.from(SIGNING_CONTEXT + canonicalJson(manifest as unknown as JsonValue), "utf8");
 }
 
 function text(o: Record<string, unknown>, key: string, maxChars: number, problems: string[]): string {
@@ -177,7 +157,7 @@ export function parseSignedManifest(bytes: Uint8Array): SignedManifest {
   if (problems.length > 0) throw rejected("manifest-malformed", `the manifest is malformed: ${problems.join("; ")}`, { problems });
   const manifest = validateManifest(v.manifest);
   const signed: SignedManifest = { manifest, signature: { alg: "Ed25519", keyId: (sig as Record<string, string>).keyId!, sig: (sig as Record<string, string>).sig! } };
-  if (canonicalJson(signed as unknown as CanonicalValue) !== json) {
+  if (canonicalJson(signed as unknown as JsonValue) !== json) {
     throw rejected("manifest-not-canonical", "the manifest file is not in RFC 8785 canonical form (was it edited by hand? sign it again with `sealbox model sign`)");
   }
   return signed;
@@ -185,7 +165,7 @@ export function parseSignedManifest(bytes: Uint8Array): SignedManifest {
 
 /** The file's bytes for a signed manifest: its canonical JSON and a newline. */
 export function serializeSignedManifest(signed: SignedManifest): Buffer {
-  return Buffer.from(canonicalJson(signed as unknown as CanonicalValue) + "\n", "utf8");
+  return Buffer.from(canonicalJson(signed as unknown as JsonValue) + "\n", "utf8");
 }
 
 export function signManifest(manifest: ModelManifest, privateKey: KeyObject): SignedManifest {

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
+import { canonicalJson } from "../../../daemon/ledger/record.js";
 import {
-  canonicalJson,
   keyIdOf,
   MANIFEST_MAX_BYTES,
   parseSignedManifest,
@@ -46,15 +46,11 @@ function reason(fn: () => unknown): string {
 
 const bytes = (s: string) => Buffer.from(s, "utf8");
 
-test("canonical JSON follows RFC 8785 for the values a manifest holds", () => {
-  assert.equal(canonicalJson({ b: 1, a: [true, null, "x"], "": {} }), '{"":{},"a":[true,null,"x"],"b":1}');
-  // Keys sort by UTF-16 code units: "é" (U+00E9) after "z", "😀" (surrogates D83D…) after "ｚ" (U+FF5A)? no: D83D < FF5A.
-  assert.equal(canonicalJson({ z: 1, "é": 2 }), '{"z":1,"é":2}');
-  assert.equal(canonicalJson({ "ｚ": 1, "😀": 2 }), '{"😀":2,"ｚ":1}');
-  assert.equal(canonicalJson("tab\there \"q\" \u001f é"), '"tab\\there \\"q\\" \\u001f é"');
-  assert.throws(() => canonicalJson(1.5), /safe integers/);
-  assert.throws(() => canonicalJson(2 ** 53), /safe integers/);
-  assert.throws(() => canonicalJson("\ud800"), /lone surrogates/);
+test("the manifest file is the RFC 8785 form: sorted keys, no whitespace, UTF-8 as is", () => {
+  const a = authority();
+  const text = serializeSignedManifest(signManifest({ ...base, name: "modèle 😀" }, a.privateKey)).toString("utf8");
+  assert.match(text, /^\{"manifest":\{"fileName":"llama-tiny\.gguf","format":"sealbox\.model-manifest\/1","licence":"Apache-2\.0","name":"modèle 😀","sha256":"a{64}","signedAt":"2026-01-02T03:04:05Z","sizeBytes":123456,"source":"https:\/\/example\.invalid\/llama-tiny\.gguf"\},"signature":\{"alg":"Ed25519","keyId":"[0-9a-f]{64}","sig":"[A-Za-z0-9+/]{86}=="\}\}\n$/);
+  assert.equal(canonicalJson({ "ｚ": 1, "😀": 2 }), '{"😀":2,"ｚ":1}', "keys sort by UTF-16 code units (D83D < FF5A)");
 });
 
 test("sign, serialize, parse and verify round-trip; the key id is SHA-256 of the raw public key", () => {
@@ -125,6 +121,10 @@ test("malformed, hostile and oversized manifests are refused with a reason, neve
     ["size 0", variant((o) => (o.manifest.sizeBytes = 0)), "manifest-malformed"],
     ["size negative", variant((o) => (o.manifest.sizeBytes = -5)), "manifest-malformed"],
     ["size as string", variant((o) => (o.manifest.sizeBytes = "5")), "manifest-malformed"],
+    ["size not whole", variant((o) => (o.manifest.sizeBytes = 1.5)), "manifest-malformed"],
+    ["size past 2^53", variant((o) => (o.manifest.sizeBytes = 2 ** 53)), "manifest-malformed"],
+    ["size written 123456.0", bytes(good.replace('"sizeBytes":123456', '"sizeBytes":123456.0')), "manifest-not-canonical"],
+    ["escaped letter", bytes(good.replace('"name":"llama-tiny"', '"name":"\\u006clama-tiny"')), "manifest-not-canonical"],
     ["wrong format", variant((o) => (o.manifest.format = "sealbox.model-manifest/2")), "manifest-malformed"],
     ["control character in name", variant((o) => (o.manifest.name = "evil\u001b[2J")), "manifest-malformed"],
     ["empty licence", variant((o) => (o.manifest.licence = "")), "manifest-malformed"],
