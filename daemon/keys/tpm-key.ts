@@ -163,7 +163,7 @@ export async function provisionTpmKey(stateDir: string, transport: TpmTransport,
         created: new Date().toISOString(),
       };
       await writeTpmKey(stateDir, meta, made.blob);
-      await audit("success", { counter: counter.toString(), counter_defined: defined });
+      await audit("success", { counter: counter.toString(), counter_defined: defined, ...(meta.attestation_key ? { attestation_key: { ...meta.attestation_key } } : {}) });
       options.log?.notice("TPM key provisioned", { key_id: keyId, pcrs: pcrs.join(","), nv_index: `0x${nvIndex.toString(16)}`, counter: counter.toString() });
       return { meta, vkey, keyId, counter, replaced: existing !== undefined };
     } catch (e) {
