@@ -313,3 +313,26 @@ test("openssl verifies an authority's manifest signature (the format needs no se
     await b.cleanup();
   }
 });
+
+test("the ModelPort for the method table lists and imports with the caller as actor", async () => {
+  const { createModelPort } = await import("../../../daemon/inference/model-port.js");
+  const b = await box();
+  try {
+    let loaded: string | undefined;
+    const port = createModelPort({ stateDir: b.state, audit: b.audit, loadedSha256: () => loaded });
+    assert.deepEqual(await port.list(), []);
+    const caller = { role: "technician", transport: "http-socket", peer: "uid=1001" };
+    const r = await port.import({ path: b.model.path, manifestPath: b.manifest }, caller);
+    assert.equal(r.sha256, b.model.sha256);
+    assert.equal(r.authority, "site-a");
+    assert.deepEqual(b.audit.events.map((e) => e.actor), [caller, caller]);
+    loaded = b.model.sha256;
+    const list = await port.list();
+    assert.equal(list.length, 1);
+    assert.equal(list[0]!.loaded, true);
+    assert.equal(list[0]!.trusted, true);
+    assert.equal(list[0]!.name, "demo-tiny");
+  } finally {
+    await b.cleanup();
+  }
+});
