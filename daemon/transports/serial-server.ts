@@ -34,6 +34,8 @@ export interface SerialServerOptions {
   authInitialBackoffMs?: number;
   /** Ceiling of the handshake backoff. Defaults to 60,000 ms. */
   authMaxBackoffMs?: number;
+  /** Clock for the handshake backoff; tests pass a controllable one. Defaults to Date.now. */
+  now?: () => number;
   /** Nonce source; tests pass a deterministic one. Defaults to node:crypto randomBytes. */
   randomBytes?: (n: number) => Uint8Array;
 }
@@ -75,6 +77,7 @@ export class SerialServer {
       logger: options.logger,
       initialBackoffMs: options.authInitialBackoffMs,
       maxBackoffMs: options.authMaxBackoffMs,
+      ...(options.now ? { now: options.now } : {}),
     });
     this.dropLog = new DropLog(this.counters, options.logger, options.port);
   }

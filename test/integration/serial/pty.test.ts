@@ -120,9 +120,9 @@ test("the far end vanishes (socat killed) and comes back: the box re-opens its p
     for (let i = 0; i < 100 && h.server.metrics().linkLosses === 0; i++) await sleep(20);
     assert.equal(h.server.metrics().linkLosses, 1);
     assert.equal(h.server.isOpen, false);
-    await sleep(300); // a few re-open attempts fail while the line is gone
+    for (let i = 0; i < 500 && h.server.metrics().linkOpenFailures === 0; i++) await sleep(20);
     assert.ok(h.server.metrics().linkOpenFailures >= 1, "re-open tried with backoff while the line was gone");
-    await sleep(50);
+    for (let i = 0; i < 500 && h.dispatch.aborted === 0; i++) await sleep(20);
     assert.equal(h.dispatch.aborted, 1, "the running request was cancelled when the line went away");
     await h.restoreLine();
     await h.server.whenOpen();

@@ -75,18 +75,35 @@ test("object chunks are never merged; a chunk larger than a frame is fragmented 
 });
 
 test("a lone chunk on an idle line goes out after coalesceMs; while a write is on the line, chunks wait for it", async () => {
-  const h = harness(50);
-  const s = new AnswerStream(h.outbox, 2, 1024, 5);
+  // The line is held by hand: a write completes only when the test releases it.
+  const frames: Frame[] = [];
+  const releases: (() => void)[] = [];
+  const dec = new FrameDecoder(16384);
+  const outbox = new Outbox(
+    (bytes) => {
+      dec.push(bytes, (e) => e.kind === "frame" && frames.push(e.frame));
+      return new Promise<void>((r) => releases.push(r));
+    },
+    newCounters(),
+    () => {},
+  );
+  const until = async (cond: () => boolean): Promise<void> => {
+    for (let i = 0; i < 2000 && !cond(); i++) await sleep(5);
+    assert.ok(cond(), "condition reached");
+  };
+  const s = new AnswerStream(outbox, 2, 1024, 5);
   s.push("first");
-  await sleep(30);
-  assert.equal(h.writes.length, 1, "first chunk sent after the coalescing delay");
+  await until(() => releases.length === 1);
   for (let i = 0; i < 10; i++) {
     s.push(`w${i}`);
     await sleep(2);
   }
-  await sleep(120);
-  assert.equal(h.writes.length, 2, "chunks that came during the 50 ms write went out together");
-  assert.deepEqual(chunksOf(h.frames), ["first", "w0w1w2w3w4w5w6w7w8w9"]);
+  await sleep(30);
+  assert.equal(releases.length, 1, "nothing more is written while the first write is on the line");
+  releases[0]!();
+  await until(() => releases.length === 2);
+  releases[1]!();
+  assert.deepEqual(chunksOf(frames), ["first", "w0w1w2w3w4w5w6w7w8w9"], "the waiting chunks went out together");
 });
 
 test("a write failure closes the outbox and is reported once", async () => {

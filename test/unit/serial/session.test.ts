@@ -118,14 +118,16 @@ test("before authentication: REQUEST and CANCEL get UNAUTHENTICATED, AUTH withou
 });
 
 test("a wrong key is refused, audited, and rate-limited with backoff; the right key works after it", async () => {
-  const h = await memoryServer();
+  let nowMs = 1_000_000;
+  const h = await memoryServer({ now: () => nowMs, authInitialBackoffMs: 1000, authMaxBackoffMs: 60_000 });
   try {
-    await assert.rejects(SerialClient.connect(h.peer, { psk: new Uint8Array(32).fill(1) }), (e) => isSealboxError(e, "UNAUTHENTICATED") && e.details?.session === "closed" && typeof e.details?.retryAfterMs === "number");
-    await assert.rejects(SerialClient.connect(h.peer, { psk: TEST_PSK }), (e) => isSealboxError(e, "RATE_LIMITED") && (e.details?.retryAfterMs as number) > 0);
+    await assert.rejects(SerialClient.connect(h.peer, { psk: new Uint8Array(32).fill(1) }), (e) => isSealboxError(e, "UNAUTHENTICATED") && e.details?.session === "closed" && e.details?.retryAfterMs === 1000);
+    nowMs += 400;
+    await assert.rejects(SerialClient.connect(h.peer, { psk: TEST_PSK }), (e) => isSealboxError(e, "RATE_LIMITED") && e.details?.retryAfterMs === 600);
     const refused = h.audit.events.filter((e) => e.outcome === "refused");
     assert.equal(refused.length, 1);
     assert.equal(refused[0]!.details!.reason, "bad-mac");
-    await sleep(80);
+    nowMs += 600;
     const c = await SerialClient.connect(h.peer, { psk: TEST_PSK });
     assert.equal(await c.call("echo", 2), 2);
     const m = h.server.metrics();
@@ -285,7 +287,7 @@ test("in-flight limit gives BUSY; a reused id still running gives PROTOCOL_ERROR
 });
 
 test("an idle session is dropped after idleTimeoutMs: running requests are cancelled, the end is audited", async () => {
-  const h = await memoryServer({ limits: { idleTimeoutMs: 150 } });
+  const h = await memoryServer({ limits: { idleTimeoutMs: 400 } });
   try {
     const raw = new RawPeer(h.peer);
     await raw.authenticate(TEST_PSK);
@@ -309,10 +311,10 @@ test("an idle session is dropped after idleTimeoutMs: running requests are cance
 });
 
 test("PINGs keep a session alive past the idle timeout", async () => {
-  const h = await memoryServer({ limits: { idleTimeoutMs: 300 } });
+  const h = await memoryServer({ limits: { idleTimeoutMs: 1500 } });
   try {
-    const c = await SerialClient.connect(h.peer, { psk: TEST_PSK, pingIntervalMs: 50 });
-    await sleep(700);
+    const c = await SerialClient.connect(h.peer, { psk: TEST_PSK, pingIntervalMs: 100 });
+    await sleep(3200);
     assert.equal(h.server.sessionState, "ready");
     assert.equal(await c.call("echo", 3), 3);
     c.close();
