@@ -79,10 +79,21 @@ export function renderStatus(st: Obj, color: boolean): string[] {
   const health = obj(st.health);
   if (health && health.error === undefined) {
     const state = str(health.state);
-    const text = state === "ok" ? good("ok") : state === "degraded" ? warn("degraded") : bad(state);
+    const text = state === "ok" ? good("ok") : state === "degraded" ? warn("degraded") : state === "critical" ? bad("critical") : warn(state);
+    const reasons = Array.isArray(health.reasons) ? health.reasons.map((r) => str(obj(r)?.message, "")).filter((m) => m !== "") : [];
+    lines.push(`${label("Health")} ${text}${health.cpuFallbackActive === true ? warn(" · answering on the CPU (GPU fallback)") : ""}${reasons.length ? ` · ${reasons.slice(0, 3).join("; ")}` : ""}`);
     const gpu = obj(health.gpu);
-    const reasons = Array.isArray(health.reasons) ? health.reasons.map((r) => str(r)).join("; ") : "";
-    lines.push(`${label("Health")} ${text}${gpu ? ` · GPU ${str(gpu.state ?? gpu.summary, "")}${gpu.name ? ` ${str(gpu.name)}` : ""}${typeof gpu.tempC === "number" ? ` ${gpu.tempC} °C` : ""}` : ""}${reasons ? ` · ${reasons}` : ""}`);
+    const gpus = Array.isArray(gpu?.gpus) ? gpu.gpus.map(obj).filter((g): g is Obj => g !== undefined) : [];
+    const firstFault = Array.isArray(gpu?.faults) ? obj(gpu.faults[0]) : undefined;
+    if (!gpu) lines.push(`${label("GPU")} ${dim("not monitored (CPU mode)", color)}`);
+    else if (gpus.length === 0) lines.push(`${label("GPU")} ${bad(firstFault ? `fault: ${str(firstFault.message, "see health")}` : "none found")}`);
+    for (const g of gpus.slice(0, 4)) {
+      const mem = typeof g.memoryUsedMiB === "number" && typeof g.memoryTotalMiB === "number" ? ` · mem ${Math.round(g.memoryUsedMiB / 1024)}/${Math.round(g.memoryTotalMiB / 1024)} GiB` : "";
+      const temp = typeof g.tempC === "number" ? ` · ${g.tempC} °C` : "";
+      const util = typeof g.utilizationPct === "number" ? ` · ${g.utilizationPct}% busy` : "";
+      const power = typeof g.powerDrawW === "number" ? ` · ${Math.round(g.powerDrawW)} W` : "";
+      lines.push(`${label(`GPU ${str(g.index)}`)} ${str(g.name)}${temp}${mem}${util}${power}`);
+    }
   } else lines.push(`${label("Health")} ${health ? bad(`error: ${str(health.error)}`) : dim("not monitored", color)}`);
 
   const diode = obj(st.diode);

@@ -106,6 +106,10 @@ export interface ScrapeSources {
 
 const HEALTH_STATES = ["ok", "degraded", "critical"] as const;
 
+function asObject(v: unknown): { [key: string]: unknown } | undefined {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as { [key: string]: unknown }) : undefined;
+}
+
 /** Gauges read at scrape time. */
 export function addScrapeCollectors(m: BoxMetrics, s: ScrapeSources): void {
   const r = m.registry;
@@ -163,15 +167,35 @@ export function addScrapeCollectors(m: BoxMetrics, s: ScrapeSources): void {
   });
   r.collect({
     name: "sealbox_gpu_health",
-    help: "GPU health: 1 ok, 0.5 degraded, 0 critical or lost (from the health monitor).",
+    help: "GPU health from the health monitor: 1 ok, 0.5 degraded, 0 critical or faulted (absent without a GPU reading).",
     collect: () => {
       const st = s.health?.()?.status();
-      const gpu = st?.gpu as { state?: unknown } | undefined;
-      const state = typeof gpu?.state === "string" ? gpu.state : undefined;
-      if (!state) return [];
-      return [{ value: state === "ok" ? 1 : state === "degraded" ? 0.5 : 0 }];
+      const gpu = asObject(st?.gpu);
+      if (!gpu) return [];
+      const reasons = Array.isArray(st?.reasons) ? st.reasons.map(asObject).filter((x) => x?.source === "gpu") : [];
+      const faults = Array.isArray(gpu.faults) ? gpu.faults.length : 0;
+      const critical = faults > 0 || reasons.some((x) => x?.severity === "critical");
+      return [{ value: critical ? 0 : reasons.length > 0 ? 0.5 : 1 }];
     },
   });
+  const gpuGauge = (name: string, help: string, field: string): void =>
+    r.collect({
+      name,
+      help,
+      collect: () => {
+        const gpus = asObject(s.health?.()?.status().gpu)?.gpus;
+        if (!Array.isArray(gpus)) return [];
+        return gpus.flatMap((g) => {
+          const o = asObject(g);
+          const v = o?.[field];
+          return typeof v === "number" ? [{ labels: { gpu: String(o?.index ?? 0) }, value: v }] : [];
+        });
+      },
+    });
+  gpuGauge("sealbox_gpu_temperature_celsius", "GPU core temperature.", "tempC");
+  gpuGauge("sealbox_gpu_memory_used_mebibytes", "GPU memory in use.", "memoryUsedMiB");
+  gpuGauge("sealbox_gpu_utilization_percent", "GPU utilisation.", "utilizationPct");
+  gpuGauge("sealbox_gpu_power_watts", "GPU power draw.", "powerDrawW");
   r.collect({
     name: "sealbox_http_connections",
     help: "Open connections per role socket.",
