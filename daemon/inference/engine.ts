@@ -9,6 +9,8 @@
 import { ChatMLChatWrapper, LlamaChat, LlamaCompletion, type ChatHistoryItem, type LlamaContext, type LlamaContextSequence, type LlamaEmbeddingContext, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
 import { SealboxError, isSealboxError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { inspectGgufFile } from "./gguf-reader.js";
+import { checkJsonSchema } from "./json-schema-subset.js";
 import { fileIdentity, sameIdentity, verifyModelFile } from "./model-file.js";
 import { openRuntime, type InferenceMode, type Runtime, type RuntimeInfo } from "./runtime.js";
 
@@ -148,6 +150,11 @@ export class InferenceEngine {
       if (!Number.isInteger(v) || v < 1) throw new SealboxError("BAD_CONFIG", `inference ${name} must be a positive integer, got ${v}`);
     }
     const identity = await verifyModelFile(options.modelPath, options.modelSha256);
+    try {
+      await inspectGgufFile(options.modelPath);
+    } catch (e) {
+      throw new SealboxError("MODEL_REJECTED", `model ${options.modelPath} is not a usable GGUF file: ${(e as Error).message}`, { cause: e });
+    }
     const runtime = await openRuntime({ mode: options.mode, threads: options.threads, logger: options.logger });
     let model: LlamaModel | undefined;
     let context: LlamaContext | undefined;
@@ -214,9 +221,10 @@ export class InferenceEngine {
     return this.model.tokenize(text, false).length;
   }
 
-  /** Creates the grammar that constrains output to a JSON schema (GBNF subset node-llama-cpp supports). */
+  /** Creates the grammar that constrains output to a JSON schema (the subset json-schema-subset.ts checks; BAD_REQUEST otherwise). */
   async jsonSchemaGrammar(schema: unknown): Promise<JsonSchemaGrammar> {
     this.assertOpen();
+    checkJsonSchema(schema);
     try {
       return await this.runtime.llama.createGrammarForJsonSchema(schema as never);
     } catch (e) {
