@@ -64,6 +64,7 @@ export const ERRORS = {
 
   // Transports
   NOT_RUNNING: spec("NOT_RUNNING", 503, 69, true, "the daemon is not running"),
+  DAEMON_RUNNING: spec("DAEMON_RUNNING", 409, 75, true, "the daemon is running and owns the ledger; go through it, or stop it first"),
   PERMISSION_DENIED: spec("PERMISSION_DENIED", 403, 77, false, "no permission"),
   PROTOCOL_ERROR: spec("PROTOCOL_ERROR", 400, 76, false, "the peer broke the protocol"),
   RATE_LIMITED: spec("RATE_LIMITED", 429, 75, true, "too many attempts; wait before retrying"),
