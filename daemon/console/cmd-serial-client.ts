@@ -23,7 +23,7 @@ commands:
 options:
   --psk-file FILE      the port's pre-shared key, as hex (not readable by other users)
   --baud N             baud rate (default 115200)
-  --parity P           none, even, odd, mark or space (default none)
+  --parity P           none, even or odd (default none)
   --data-bits N        5–8 (default 8)
   --stop-bits N        1, 1.5 or 2 (default 1)
   --max-payload N      largest frame payload this client takes, ${MIN_PAYLOAD_BYTES}–${MAX_PAYLOAD_BYTES} (default 1024)

@@ -1,13 +1,16 @@
-// A serial port (or a pty) as a ByteLink, through serialport@13.
+// A serial port (or a pty) as a ByteLink, through serialport@13's stream on
+// the Linux binding (wrapped so a hung-up line closes instead of spinning:
+// hangup-binding.ts).
 // write() resolves once the bytes are handed to the driver and drained
 // (tcdrain), so the caller's queue sees the line's real speed. Modem lines
 // (DTR/RTS) are left as the OS sets them: ptys refuse those ioctls.
 
-import { SerialPort } from "serialport";
+import { SerialPortStream } from "@serialport/stream";
 import { SealboxError } from "../../daemon/errors.js";
 import type { ByteLink } from "../index.js";
+import { HangupAwareLinuxBinding } from "./hangup-binding.js";
 
-export type Parity = "none" | "even" | "odd" | "mark" | "space";
+export type Parity = "none" | "even" | "odd";
 
 export interface SerialLinkOptions {
   /** Defaults to 115200. Ignored by ptys. */
@@ -24,7 +27,7 @@ export interface SerialLinkOptions {
   maxEarlyBytes?: number;
 }
 
-export const PARITIES: readonly Parity[] = ["none", "even", "odd", "mark", "space"];
+export const PARITIES: readonly Parity[] = ["none", "even", "odd"];
 
 export interface SerialLink extends ByteLink {
   readonly path: string;
@@ -37,7 +40,8 @@ export async function openSerialLink(path: string, options: SerialLinkOptions = 
   if (!Number.isInteger(baudRate) || baudRate <= 0) throw new SealboxError("BAD_CONFIG", `baud rate ${baudRate} is not a positive integer`);
   const parity = options.parity ?? "none";
   if (!PARITIES.includes(parity)) throw new SealboxError("BAD_CONFIG", `parity must be one of ${PARITIES.join(", ")}`);
-  const port = new SerialPort({
+  const port = new SerialPortStream({
+    binding: HangupAwareLinuxBinding,
     path,
     baudRate,
     parity,
