@@ -4,6 +4,7 @@
 // checkpoint they verify against.
 
 import { SealboxError } from "../errors.js";
+import { formatTlogProof } from "../ledger/tlog-proof.js";
 import type { AuditRecord, JsonValue } from "../ledger/types.js";
 import { defineMethod, type MethodCall, type MethodSpec } from "./method-spec.js";
 import { onlyKeys, optBool, optInt, optObject, optString, reqInt, reqString } from "./params.js";
@@ -128,12 +129,16 @@ const proof: MethodSpec<{ seq: number; treeSize?: number }> = {
     }
     if (treeSize > l.size()) throw new SealboxError("NOT_FOUND", `the log has only ${l.size()} records`, { details: { treeSize } });
     const bytes = l.recordBytes(p.seq);
+    const path = l.inclusionProof(p.seq, treeSize);
+    const signed = treeSize === signedSize && checkpoint !== undefined;
     return {
       seq: p.seq,
       treeSize,
       canonical: bytes ? Buffer.from(bytes).toString("utf8") : null,
-      proof: l.inclusionProof(p.seq, treeSize).map(b64),
-      checkpoint: treeSize === signedSize ? (checkpoint ?? null) : null,
+      proof: path.map(b64),
+      checkpoint: signed ? checkpoint : null,
+      // The whole excerpt as a C2SP tlog-proof, verifiable offline with the box's public key.
+      tlogProof: signed ? formatTlogProof({ ...(bytes ? { extra: bytes } : {}), index: p.seq, proof: path, checkpoint }) : null,
     };
   },
 };
