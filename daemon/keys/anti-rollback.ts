@@ -43,6 +43,12 @@ export interface AntiRollbackOptions {
   /** Who the records name. Defaults to the system actor. */
   actor?: Actor;
   log?: Logger;
+  /**
+   * Called after each increment is recorded (e.g. to have the TPM certify the
+   * counter against the new checkpoint). Its failure is logged, not thrown:
+   * the evidence is optional, the increment already happened.
+   */
+  onIncremented?: (value: bigint, reason: BumpReason) => Promise<void>;
 }
 
 export interface RecordedValue {
@@ -78,6 +84,7 @@ export class AntiRollback {
   private readonly baseline: bigint;
   private readonly actor: Actor;
   private readonly log: Logger | undefined;
+  private readonly onIncremented: AntiRollbackOptions["onIncremented"];
   readonly epochMs: number;
   private timer: NodeJS.Timeout | undefined;
   private sizeAfterLastBump = -1;
@@ -91,6 +98,7 @@ export class AntiRollback {
     this.baseline = options.baseline;
     this.actor = options.actor ?? SYSTEM;
     this.log = options.log;
+    this.onIncremented = options.onIncremented;
     const minutes = options.epochMinutes ?? 60;
     if (!(minutes > 0)) throw new SealboxError("BAD_CONFIG", `anti-rollback epoch must be > 0 minutes, got ${minutes}`);
     this.epochMs = minutes * 60_000;
@@ -154,6 +162,13 @@ export class AntiRollback {
     this.sizeAfterLastBump = this.ledger.size();
     if (reached !== next) this.log?.warn("the counter moved by more than one: something else incremented it", { expected: next.toString(), reached: reached.toString() });
     this.log?.info("anti-rollback counter incremented", { value: reached.toString(), reason });
+    if (this.onIncremented) {
+      try {
+        await this.onIncremented(reached, reason);
+      } catch (e) {
+        this.log?.warn("after the counter increment, the follow-up failed", { error: e instanceof Error ? e : String(e) });
+      }
+    }
     return reached;
   }
 

@@ -144,3 +144,25 @@ test("an epoch of zero minutes is a configuration error", () => {
   const ledger = createMemoryLedger();
   assert.throws(() => new AntiRollback({ counter: fakeCounter(0n), audit: ledger, ledger, baseline: 0n, epochMinutes: 0 }), (e) => isSealboxError(e, "BAD_CONFIG"));
 });
+
+test("onIncremented runs after each recorded increment; its failure is logged, not thrown", async () => {
+  const ledger = createMemoryLedger();
+  const counter = fakeCounter(1n);
+  const seen: [bigint, string, number][] = [];
+  const ar = new AntiRollback({
+    counter,
+    audit: ledger,
+    ledger,
+    baseline: 1n,
+    onIncremented: async (value, reason) => {
+      seen.push([value, reason, ledger.size()]);
+      if (value === 3n) throw new Error("certify failed");
+    },
+  });
+  assert.equal(await ar.bump("export"), 2n);
+  assert.equal(await ar.bump("shutdown"), 3n);
+  assert.deepEqual(seen, [
+    [2n, "export", 2],
+    [3n, "shutdown", 4],
+  ]);
+});
