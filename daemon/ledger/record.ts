@@ -163,6 +163,45 @@ export function encodeRecord(record: AuditRecord): Uint8Array {
   return bytes;
 }
 
+/**
+ * A record's canonical JSON split around its sequence number, so the record
+ * can be encoded (and checked for size) when the event arrives and get its
+ * seq later, at commit time, by concatenation. RFC 8785 sorts members, so
+ * "seq" always sits after "outcome" and before "target"/"time"/"v".
+ */
+export interface RecordParts {
+  head: string;
+  tail: string;
+  /** UTF-8 bytes of head + tail. */
+  sizeBytes: number;
+}
+
+export function encodeRecordParts(record: Omit<AuditRecord, "seq">): RecordParts {
+  const before: string[] = [];
+  const after: string[] = [];
+  const obj = record as unknown as Record<string, unknown>;
+  for (const k of Object.keys(obj).sort()) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    if (k === "seq") continue;
+    (k < "seq" ? before : after).push(`${JSON.stringify(k)}:${canonicalJson(v as JsonValue)}`);
+  }
+  const head = `{${before.join(",")}${before.length ? "," : ""}"seq":`;
+  const tail = `${after.length ? "," : ""}${after.join(",")}}`;
+  return { head, tail, sizeBytes: Buffer.byteLength(head) + Buffer.byteLength(tail) };
+}
+
+/** The canonical bytes of a record from its parts and its seq. Throws RECORD_TOO_LARGE. */
+export function assembleRecord(parts: RecordParts, seq: number): Uint8Array {
+  const digits = String(seq);
+  if (parts.sizeBytes + digits.length > MAX_RECORD_BYTES) {
+    throw new SealboxError("RECORD_TOO_LARGE", `record is ${parts.sizeBytes + digits.length} bytes, the limit is ${MAX_RECORD_BYTES}: pass big payloads by SHA-256 reference`, {
+      details: { sizeBytes: parts.sizeBytes + digits.length, maxBytes: MAX_RECORD_BYTES },
+    });
+  }
+  return Buffer.from(parts.head + digits + parts.tail, "utf8");
+}
+
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
