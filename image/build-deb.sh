@@ -74,7 +74,9 @@ for d in "$nm"/@serialport/bindings-cpp/prebuilds/*; do [ "$(basename "$d")" = l
 for d in "$nm"/@lmdb/* "$nm"/@msgpackr-extract/* "$nm"/@koromix/*; do
   case "$(basename "$d")" in *linux-x64*) ;; *) rm -rf "$d" ;; esac
 done
-rm -rf "$nm"/@koromix/koffi-linux-x64/musl_x64 "$nm"/koffi/src "$nm"/koffi/vendor "$nm"/@reflink/*musl*
+# koffi: keep its JS (src/koffi/*.js), drop its C++ sources and headers.
+rm -rf "$nm"/@koromix/koffi-linux-x64/musl_x64 "$nm"/koffi/vendor "$nm"/@reflink/*musl*
+find "$nm"/koffi/src \( -name '*.cc' -o -name '*.hh' -o -name '*.S' -o -name '*.asm' -o -name '*.inc' -o -name '*.def' -o -name CMakeLists.txt \) -delete
 find "$nm" \( -name '*musl*.node' -o -name '*.armv[678]*.node' \) -delete
 # node-llama-cpp keeps a note per moved platform binary; and nothing may try to download.
 find "$nm" -name '*.map' -delete

@@ -95,6 +95,14 @@ test("the .deb installs into a fresh bookworm tree: sealbox --version, sealboxd 
     'console.log("llama " + llama.buildType + " gpu=" + llama.gpu);',
     "await llama.dispose();",
   ].join("\n"));
+  // Every native module the daemon uses loads from the pruned tree.
+  writeFileSync(join(root.path, "root/native-smoke.mjs"), [
+    'import { createRequire } from "node:module";',
+    'const require = createRequire("/usr/lib/sealbox/package.json");',
+    'for (const m of ["lmdb", "serialport", "koffi", "raptorq/raptorq.js", "smol-toml", "systeminformation"]) await import(require.resolve(m));',
+    'const { openSdNotify } = await import("/usr/lib/sealbox/dist/daemon/notify.js");',
+    'console.log("natives ok, sd_notify without a socket: " + (await openSdNotify()).send("READY=1"));',
+  ].join("\n"));
 
   const install = nspawnSh(root.path, `dpkg -i /root/pkg/${debName}`);
   assert.equal(install.status, 0, install.stdout + install.stderr);
@@ -118,6 +126,7 @@ test("the .deb installs into a fresh bookworm tree: sealbox --version, sealboxd 
     "stat -c '%U %a' /var/lib/sealbox /etc/sealbox /etc/sealbox/sealbox.toml",
     "test ! -e /var/lib/sealbox/keys && echo not-provisioned",
     "cd /root && /usr/lib/sealbox/node/bin/node llama-smoke.mjs 2>/dev/null",
+    "env -u NOTIFY_SOCKET /usr/lib/sealbox/node/bin/node /root/native-smoke.mjs",
   ].join("\n"));
   assert.equal(state.status, 0, state.stderr);
   const lines = state.stdout.trim().split("\n");
@@ -126,6 +135,7 @@ test("the .deb installs into a fresh bookworm tree: sealbox --version, sealboxd 
   assert.deepEqual(lines.slice(2, 5), ["sealbox 700", "root 750", "root 640"]);
   assert.equal(lines[5], "not-provisioned");
   assert.equal(lines[6], "llama prebuilt gpu=false", "the pruned node_modules still loads llama.cpp's CPU build");
+  assert.equal(lines[7], "natives ok, sd_notify without a socket: 0");
 
   const purge = nspawnSh(root.path, "dpkg --purge sealbox >/dev/null; test -d /var/lib/sealbox && echo state-kept; test ! -e /usr/bin/sealboxd && echo removed");
   assert.equal(purge.stdout.trim(), "state-kept\nremoved", purge.stderr);
