@@ -12,7 +12,7 @@
 // the sockets first (no new calls) and then the inference service (running
 // answers end as cancelled and are recorded) before the ledger closes.
 
-import { ROLES } from "../rpc/types.js";
+import { ROLES, type Role } from "../rpc/types.js";
 import { InferenceEngine, type EngineOptions } from "../inference/engine.js";
 import { InferenceService, type InferenceServiceOptions } from "../inference/service.js";
 import type { AuditLog } from "../ledger/types.js";
@@ -24,6 +24,7 @@ import type { Services } from "../rpc/method-spec.js";
 import type { BoxInfo, DiodePort, ExportPort, HealthPort, LedgerReaderPort, ModelPort } from "../rpc/ports.js";
 import { addScrapeCollectors, createBoxMetrics, instrumentInference, type BoxMetrics } from "./box-metrics.js";
 import type { HttpLimits, Readiness } from "./http-exchange.js";
+import { resolveGroup } from "./http-listeners.js";
 import { startHttpSocket, type HttpSocketServer, type SocketSpec } from "./http-socket.js";
 
 export interface ModelToLoad extends SlotModel {
@@ -155,6 +156,34 @@ export async function startInterfaces(o: InterfacesOptions): Promise<Interfaces>
   });
   for (const r of o.metricRenderers ?? []) metrics.registry.addRenderer(r);
   return { table, metrics, server, slot, readiness, modelLoaded };
+}
+
+/**
+ * The role sockets the configuration enables. With strictGroups (a
+ * configuration file was read), a group that does not exist stops the start
+ * (BAD_CONFIG); without (embedded defaults on a development machine), the
+ * socket keeps the daemon's own group and the log says so — never wider
+ * access than configured, only narrower.
+ */
+export async function socketsFromConfig(
+  socket: Record<Role, { enabled: boolean; path: string; group: string; mode: number }>,
+  options: { strictGroups: boolean; log?: Logger },
+): Promise<SocketSpec[]> {
+  const out: SocketSpec[] = [];
+  for (const role of ROLES) {
+    const s = socket[role];
+    if (!s.enabled) continue;
+    const spec: SocketSpec = { role, path: s.path, mode: s.mode };
+    try {
+      await resolveGroup(s.group);
+      spec.group = s.group;
+    } catch (e) {
+      if (options.strictGroups) throw e;
+      options.log?.warn("socket group does not exist; the socket keeps the daemon's group", { role, group: s.group, socket: s.path });
+    }
+    out.push(spec);
+  }
+  return out;
 }
 
 export function defaultSockets(stateDir: string): SocketSpec[] {
