@@ -15,7 +15,7 @@ import type { Actor } from "../ledger/types.js";
 import { AUTHORITY_NAME, authoritiesDir, loadAuthorities, parseAuthorityPublicKey, writeAuthorityKey } from "../inference/authority.js";
 import { recordOutcome, syncDir, unlinkIfThere } from "../inference/models.js";
 import { report } from "./console-common.js";
-import { openCliAudit, type OpenCliAudit } from "./model-ledger.js";
+import { defaultStateDir, openCliAudit, type OpenCliAudit } from "./model-ledger.js";
 
 export interface CommandDeps {
   openAudit: OpenCliAudit;
@@ -32,7 +32,9 @@ const USAGE = `usage:
 keygen makes an Ed25519 key pair for a site authority, on its own offline
 machine: KEY (PKCS#8 PEM, mode 0600) and KEY.pub (SubjectPublicKeyInfo PEM).
 The .pub file goes to each box with 'authority add'; KEY signs model
-manifests with 'sealbox model sign'. --state defaults to ${FHS_STATE_DIR}.
+manifests with 'sealbox model sign'. --state defaults to $SEALBOX_STATE, else
+${FHS_STATE_DIR}. add and remove write the box's ledger, so the daemon must be
+stopped (they refuse while it runs).
 `;
 
 export function cliActor(): Actor {
@@ -78,7 +80,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
       const { values, positionals } = parseCommand(rest, { state: { type: "string" } });
       json = values.json === true;
       if (positionals.length > 0) throw new SealboxError("BAD_ARGUMENT", "authority list takes no arguments");
-      const list = await loadAuthorities(values.state ?? FHS_STATE_DIR);
+      const list = await loadAuthorities(defaultStateDir(values.state, FHS_STATE_DIR).stateDir);
       out(list.length === 0 ? "no trusted authorities (add one with: sealbox authority add KEY.pub)\n" : list.map((a) => `${a.name.padEnd(24)} ${a.keyId}\n`).join(""), {
         authorities: list.map((a) => ({ name: a.name, keyId: a.keyId })),
       });
@@ -88,7 +90,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
       const { values, positionals } = parseCommand(rest, { state: { type: "string" }, name: { type: "string" } });
       json = values.json === true;
       const pubPath = one(positionals, "public key file");
-      const stateDir = values.state ?? FHS_STATE_DIR;
+      const { stateDir, given } = defaultStateDir(values.state, FHS_STATE_DIR);
       const name = values.name ?? basename(pubPath).replace(/\.key\.pub$|\.pub$/, "");
       if (!AUTHORITY_NAME.test(name)) throw new SealboxError("BAD_ARGUMENT", `authority name ${JSON.stringify(name)}: use 1–64 letters, digits, '.', '_' or '-' (--name)`);
       const bytes = await readFile(pubPath).catch((e: Error) => {
@@ -100,7 +102,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
       const same = existing.find((a) => a.keyId === authority.keyId);
       if (same) throw new SealboxError("KEY_EXISTS", `this key is already trusted as ${same.name}`);
       if (existing.some((a) => a.name === name)) throw new SealboxError("KEY_EXISTS", `an authority named ${name} is already trusted (choose another --name)`);
-      const r = await changeAudited(deps, stateDir, "authority.add", name, { keyId: authority.keyId }, async () => {
+      const r = await changeAudited(deps, stateDir, given, "authority.add", name, { keyId: authority.keyId }, async () => {
         const dir = authoritiesDir(stateDir);
         await mkdir(dir, { recursive: true, mode: 0o755 });
         const tmp = join(dir, `.add-${process.pid}-${randomBytes(4).toString("hex")}`);
@@ -126,11 +128,11 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
       const { values, positionals } = parseCommand(rest, { state: { type: "string" } });
       json = values.json === true;
       const name = one(positionals, "authority name");
-      const stateDir = values.state ?? FHS_STATE_DIR;
+      const { stateDir, given } = defaultStateDir(values.state, FHS_STATE_DIR);
       if (!AUTHORITY_NAME.test(name)) throw new SealboxError("BAD_ARGUMENT", `not an authority name: ${JSON.stringify(name)}`);
       const path = join(authoritiesDir(stateDir), `${name}.pub`);
       if (!(await stat(path).catch(() => undefined))?.isFile()) throw new SealboxError("NOT_FOUND", `no trusted authority named ${name} (see: sealbox authority list)`);
-      const r = await changeAudited(deps, stateDir, "authority.remove", name, {}, async () => {
+      const r = await changeAudited(deps, stateDir, given, "authority.remove", name, {}, async () => {
         await unlinkIfThere(path);
         await syncDir(authoritiesDir(stateDir));
       });
@@ -144,8 +146,8 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
 }
 
 /** Runs a change to the box's trust with a write-ahead record and an outcome record. */
-async function changeAudited(deps: CommandDeps, stateDir: string, action: string, target: string, details: { [k: string]: string }, change: () => Promise<void>): Promise<{ seq: number }> {
-  const { audit, close } = await deps.openAudit(stateDir);
+async function changeAudited(deps: CommandDeps, stateDir: string, given: string | undefined, action: string, target: string, details: { [k: string]: string }, change: () => Promise<void>): Promise<{ seq: number }> {
+  const { audit, close } = await deps.openAudit(stateDir, given);
   try {
     const actor = cliActor();
     await audit.append({ actor, category: "site", action, target, outcome: "requested", details });

@@ -6,7 +6,7 @@
 
 import { constants } from "node:fs";
 import { open, rename, stat } from "node:fs/promises";
-import { basename } from "node:path";
+import { basename, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { SealboxError } from "../errors.js";
 import { FHS_STATE_DIR } from "../config/types.js";
@@ -18,7 +18,8 @@ import { listModels, pickModel, readStoredManifest, removeModel, unlinkIfThere, 
 import { writeDemoGguf } from "../inference/demo-gguf.js";
 import { report } from "./console-common.js";
 import { cliActor, parseCommand, type CommandDeps } from "./cmd-authority.js";
-import { openCliAudit } from "./model-ledger.js";
+import { defaultStateDir, findRunningDaemon, openCliAudit } from "./model-ledger.js";
+import { SealboxClient } from "./client.js";
 import { formatBytes, progressBar } from "./progress-bar.js";
 
 const USAGE = `usage:
@@ -33,7 +34,9 @@ const USAGE = `usage:
 REF is a model's SHA-256, a unique prefix of it (6+ hex digits) or its name.
 'sign' runs on the site authority's offline machine; 'import' on the box,
 which must trust the authority (sealbox authority add). --state defaults to
-${FHS_STATE_DIR}. docs/models.md describes the manifest format.
+$SEALBOX_STATE, else ${FHS_STATE_DIR}. While the daemon runs, 'import' goes
+through it (technician socket) and 'remove' refuses (the daemon owns the
+ledger). docs/models.md describes the manifest format.
 `;
 
 function one(positionals: string[], what: string): string {
@@ -134,8 +137,15 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
         json = values.json === true;
         const file = one(positionals, "model file");
         const manifestPath = required(values.manifest, "manifest");
-        const stateDir = values.state ?? FHS_STATE_DIR;
-        const { audit, close } = await deps.openAudit(stateDir);
+        const { stateDir, given } = defaultStateDir(values.state, FHS_STATE_DIR);
+        const daemon = await findRunningDaemon(given);
+        if (daemon) {
+          // The daemon owns the ledger: it imports (its model.import method, technician role).
+          const r = await new SealboxClient(daemon).call("model.import", { path: resolve(file), manifestPath: resolve(manifestPath) });
+          out(`${r.alreadyPresent ? "already imported" : "imported"} ${String(r.name)}: ${String(r.sha256)}, signed by ${String(r.authority)} (through the daemon on ${daemon})\naudit record #${String(r.seq)}\n`, { ...r, via: daemon });
+          return 0;
+        }
+        const { audit, close } = await deps.openAudit(stateDir, given);
         const bar = progressBar(deps.stderr, "importing");
         try {
           const r = await importModel({ stateDir, filePath: file, manifestPath, audit, actor: cliActor(), onProgress: (p) => bar.update(p.doneBytes, p.totalBytes) });
@@ -154,7 +164,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
         const { values, positionals } = parseCommand(rest, { state: { type: "string" } });
         json = values.json === true;
         if (positionals.length > 0) throw new SealboxError("BAD_ARGUMENT", "model list takes no arguments");
-        const models = await listModels(values.state ?? FHS_STATE_DIR);
+        const models = await listModels(defaultStateDir(values.state, FHS_STATE_DIR).stateDir);
         const lines = models.map((m) => {
           const row = `${m.sha256.slice(0, 12)}  ${(m.manifest?.name ?? "?").padEnd(32)} ${formatBytes(m.manifest?.sizeBytes ?? 0).padStart(10)}  ${(m.manifest?.licence ?? "?").padEnd(16)} ${m.authority?.name ?? "-"}`;
           return m.problem ? `${row}\n              REFUSED: ${m.problem}` : row;
@@ -167,7 +177,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
       case "show": {
         const { values, positionals } = parseCommand(rest, { state: { type: "string" }, verify: { type: "boolean" } });
         json = values.json === true;
-        const stateDir = values.state ?? FHS_STATE_DIR;
+        const { stateDir } = defaultStateDir(values.state, FHS_STATE_DIR);
         const m = pickModel(await listModels(stateDir), one(positionals, "model reference"));
         let verified: boolean | null = null;
         if (values.verify) {
@@ -194,8 +204,8 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
         const { values, positionals } = parseCommand(rest, { state: { type: "string" } });
         json = values.json === true;
         const ref = one(positionals, "model reference");
-        const stateDir = values.state ?? FHS_STATE_DIR;
-        const { audit, close } = await deps.openAudit(stateDir);
+        const { stateDir, given } = defaultStateDir(values.state, FHS_STATE_DIR);
+        const { audit, close } = await deps.openAudit(stateDir, given);
         try {
           const r = await removeModel(stateDir, ref, { audit, actor: cliActor() });
           out(`removed ${r.name}: ${r.sha256}; audit record #${r.seq}\n`, r);
