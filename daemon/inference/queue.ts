@@ -122,7 +122,7 @@ export class RequestQueue {
       priority,
       granted,
       position: () => this.positionOf(w),
-      cancel: () => this.leave(w),
+      cancel: () => this.leave(w, false),
     };
   }
 
@@ -190,7 +190,8 @@ export class RequestQueue {
     w.resolve({ id: w.id, release: () => this.leave(w) });
   }
 
-  private leave(w: Waiter): void {
+  /** `served`: the slot did work (its holding time feeds the retry estimate); a cancelled reservation did not. */
+  private leave(w: Waiter, served = true): void {
     if (w.state === "waiting") {
       this.remove(w);
       w.state = "gone";
@@ -201,7 +202,7 @@ export class RequestQueue {
     w.state = "gone";
     this.running.delete(w.id);
     // Exponential moving average (weight 1/8) of slot holding time, for retry hints.
-    this.serviceMs += (this.now() - w.startedAt - this.serviceMs) / 8;
+    if (served) this.serviceMs += (this.now() - w.startedAt - this.serviceMs) / 8;
     this.pump();
   }
 

@@ -417,7 +417,11 @@ export class InferenceService {
       const queueMs = performance.now() - arrival;
       if (grant === "stopped") {
         ticket.cancel();
-        endedBy = this.causeOf(stop.signal);
+        if (stop.signal.reason === "shutdown") {
+          // Never started: refused like the rest of the line, not "cancelled" with an empty answer.
+          endedBy = "refused";
+          error = new SealboxError("MODEL_UNAVAILABLE", "the inference service is shutting down");
+        } else endedBy = this.causeOf(stop.signal);
       } else if ("refused" in grant) {
         endedBy = "refused";
         error = grant.refused;
