@@ -48,6 +48,8 @@ export interface BuildOptions {
   repairRatio: number;
   /** At least this many repair symbols, however small the block (when repairRatio > 0). Defaults to 2. */
   minRepairSymbols?: number;
+  /** Which window of repair symbols to send: window w carries repair symbols [w·r, (w+1)·r). Defaults to 0. */
+  repairWindow?: number;
 }
 
 function bitLength(n: number): number {
@@ -83,7 +85,10 @@ export function buildBlock(reader: DiodeLedgerReader, o: BuildOptions): Outgoing
   const object = encodeBlock({ flags: o.flags, epoch: o.epoch, block: o.block, firstSeq: o.firstSeq, checkpoint: o.checkpoint.note, left, right, records });
   const k = Math.ceil(object.length / o.symbolBytes);
   const repair = o.repairRatio > 0 ? Math.max(o.minRepairSymbols ?? 2, Math.ceil(k * o.repairRatio)) : 0;
-  const packets = encodeObject(object, o.symbolBytes, repair);
+  const skip = repair * (o.repairWindow ?? 0);
+  let packets = encodeObject(object, o.symbolBytes, skip + repair);
+  // Source symbols, then this window's repair symbols (each window's are new to a receiver).
+  if (skip > 0) packets = packets.slice(0, k).concat(packets.slice(k + skip));
   return {
     fields: { flags: o.flags, epoch: o.epoch, block: o.block, firstSeq: o.firstSeq, count: records.length, transferBytes: object.length, symbolBytes: o.symbolBytes },
     packets,

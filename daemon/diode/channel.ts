@@ -5,6 +5,7 @@
 
 import type { Logger } from "../log.js";
 import { buildBlock, type CheckpointSnapshot, type DiodeLedgerReader, type OutgoingBlock } from "./block-builder.js";
+import { CarouselTable, type CarouselEntry } from "./carousel-table.js";
 import { encodeHeartbeatFrame, FLAG_CAROUSEL, SYMBOL_OVERHEAD_BYTES } from "./frame.js";
 import { formatHeartbeat } from "./heartbeat.js";
 import { Interleaver } from "./interleaver.js";
@@ -73,6 +74,7 @@ export type ChannelStatus = {
 
 export class Channel {
   private readonly interleaver = new Interleaver();
+  private readonly table: CarouselTable;
   private readonly bucket: TokenBucket;
   private readonly carouselBucket: TokenBucket | undefined;
   private readonly pos: ChannelPosition;
@@ -105,6 +107,7 @@ export class Channel {
     this.carouselBucket =
       o.carouselRateBytesPerS < o.rateBytesPerS ? new TokenBucket(o.carouselRateBytesPerS, Math.max(frameBytes * o.blockSymbols, o.carouselRateBytesPerS * 0.1), now) : undefined;
     this.pos = { ...o.position };
+    this.table = new CarouselTable((o.blockSymbols * o.symbolBytes) / 4);
     this.carouselPassStartMs = now;
     o.link.onDrain(() => {
       if (this.waitingForDrain) {
@@ -234,16 +237,41 @@ export class Channel {
     if ((liveWaiting || liveOpen > 0) && this.interleaver.size - liveOpen >= this.o.carouselReservedSlots) return;
     if (this.carouselBucket && this.carouselBucket.available(now) < 0) return;
     if (this.pos.carouselNext < oldest || this.pos.carouselNext > end) this.pos.carouselNext = oldest;
-    if (this.pos.carouselNext === end) this.finishPass(now, oldest);
+    if (this.pos.carouselNext === end) {
+      // Every block of this pass is built; the next pass starts once they have all gone
+      // out, so the carousel never has two copies of the same range in flight.
+      if (this.interleaver.count((b) => b.carousel) > 0) return;
+      this.finishPass(now, oldest);
+    }
     if (now < this.carouselResumeMs) return;
-    const b = this.build(cp, this.pos.carouselNext, end, true);
-    this.pos.carouselNext += b.fields.count;
+    this.table.dropBelow(oldest);
+    const b = this.carouselBlock(cp, this.pos.carouselNext, end);
+    this.pos.carouselNext = b.fields.firstSeq + b.fields.count;
     this.stats.blocksCarousel++;
     const wire = b.packets.length * this.o.link.wireBytes(this.o.symbolBytes + SYMBOL_OVERHEAD_BYTES);
     this.passWireBytes += wire;
     // Charged when built: the carousel may run one block into debt, then waits.
     this.carouselBucket?.charge(wire, now);
     this.interleaver.add(b);
+  }
+
+  /** The carousel's block at pos: the same object as in earlier passes (with new repair symbols), or a newly cut one. */
+  private carouselBlock(cp: CheckpointSnapshot, pos: number, end: number): OutgoingBlock {
+    let entry: CarouselEntry | undefined = this.table.at(pos);
+    if (entry && (entry.first + entry.count > end || this.table.isSmallTail(entry, end))) {
+      this.table.remove(entry);
+      entry = undefined;
+    }
+    if (entry) {
+      const b = this.build(entry.checkpoint, entry.first, entry.first + entry.count, true, entry.id, entry.passes % 8);
+      entry.passes++;
+      if (b.fields.count === entry.count) return b;
+      this.table.remove(entry); // the records changed under us: cut it afresh
+    }
+    const id = this.table.newId();
+    const b = this.build(cp, pos, Math.min(end, this.table.limitAfter(pos)), true, id);
+    this.table.add({ first: pos, count: b.fields.count, checkpoint: cp, recordBytes: b.recordBytes, id }).passes = 1;
+    return b;
   }
 
   private finishPass(now: number, oldest: number): void {
@@ -256,9 +284,12 @@ export class Channel {
     this.carouselPassStartMs = Math.max(now, this.carouselResumeMs);
   }
 
-  private build(cp: CheckpointSnapshot, first: number, end: number, carousel: boolean): OutgoingBlock {
-    const block = this.pos.block;
-    this.pos.block = (this.pos.block + 1) >>> 0;
+  private build(cp: CheckpointSnapshot, first: number, end: number, carousel: boolean, id?: number, repairWindow = 0): OutgoingBlock {
+    let block = id;
+    if (block === undefined) {
+      block = this.pos.block & 0x7fffffff;
+      this.pos.block = (this.pos.block + 1) & 0x7fffffff;
+    }
     const b = buildBlock(this.o.reader, {
       epoch: this.o.epoch,
       block,
@@ -269,6 +300,7 @@ export class Channel {
       symbolBytes: this.o.symbolBytes,
       blockSymbols: this.o.blockSymbols,
       repairRatio: this.o.repairRatio,
+      repairWindow,
     });
     this.stats.recordBytesBuilt += b.recordBytes;
     this.stats.recordsBuilt += b.fields.count;

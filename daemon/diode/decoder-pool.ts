@@ -22,6 +22,8 @@ export interface OpenBlock {
   decoder: BlockDecoder;
   firstMs: number;
   lastMs: number;
+  /** The pool's symbol count when this block last got one. */
+  lastSymbol: number;
   heldBytes: number;
 }
 
@@ -38,6 +40,7 @@ export class DecoderPool {
   private readonly open = new Map<string, OpenBlock>();
   private readonly done = new Set<string>();
   private held = 0;
+  private symbols = 0;
   readonly stats = { decoded: 0, headerMismatch: 0, abandoned: 0, fecResets: 0 };
 
   constructor(private readonly o: DecoderPoolOptions) {}
@@ -68,6 +71,7 @@ export class DecoderPool {
   /** Feeds one symbol; returns the decoded object when its block completes. */
   add(f: SymbolFrame, nowMs: number): Uint8Array | undefined {
     const key = DecoderPool.keyOf(f);
+    this.symbols++;
     if (this.done.has(key)) return undefined;
     let b = this.open.get(key);
     if (b === undefined) {
@@ -85,6 +89,7 @@ export class DecoderPool {
         decoder: new BlockDecoder(f.transferBytes, f.symbolBytes),
         firstMs: nowMs,
         lastMs: nowMs,
+        lastSymbol: this.symbols,
         heldBytes: 0,
       };
     } else {
@@ -96,6 +101,7 @@ export class DecoderPool {
       this.open.delete(key);
     }
     b.lastMs = nowMs;
+    b.lastSymbol = this.symbols;
     this.open.set(key, b);
     let out: Uint8Array | undefined;
     try {
@@ -121,9 +127,15 @@ export class DecoderPool {
     return out;
   }
 
-  /** Abandons decoders with no symbol for idleMs. */
-  expire(nowMs: number, idleMs: number): void {
-    for (const b of [...this.open.values()]) if (nowMs - b.lastMs > idleMs) this.abandon(b, "idle");
+  /**
+   * Abandons decoders that have gone quiet: `limits` says, per block, how
+   * long (in time and in symbols of other blocks) it may wait for its next symbol.
+   */
+  expire(nowMs: number, limits: (b: OpenBlock) => { idleMs: number; idleSymbols: number }): void {
+    for (const b of [...this.open.values()]) {
+      const l = limits(b);
+      if (nowMs - b.lastMs > l.idleMs || this.symbols - b.lastSymbol > l.idleSymbols) this.abandon(b, "idle");
+    }
   }
 
   /** Abandons decoders of epochs before `epoch` (the sender restarted: those blocks will not complete). */

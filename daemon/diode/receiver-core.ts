@@ -16,7 +16,7 @@ import { isSealboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { decodeBlock, type DiodeBlock } from "./block.js";
 import { DecoderPool, type AbandonReason, type OpenBlock } from "./decoder-pool.js";
-import { parseFrame, type HeartbeatFrame, type SymbolFrame } from "./frame.js";
+import { FLAG_CAROUSEL, parseFrame, type HeartbeatFrame, type SymbolFrame } from "./frame.js";
 import { parseHeartbeat } from "./heartbeat.js";
 import { bytesEqual, CompactRange, leafHashOf } from "./merkle-range.js";
 import { verifyCheckpoint, verifyHeartbeatNote, type NoteVerifier, type VerifiedCheckpoint } from "./notes.js";
@@ -37,6 +37,8 @@ export interface ReceiverCoreOptions {
   maxDecoderBytes?: number;
   /** A decoder with no symbol for this long is abandoned. Defaults to 30 s. */
   decoderIdleMs?: number;
+  /** …or with no symbol while this many symbols of other blocks arrived. Defaults to 8192 (the sender interleaves ≤ 64 blocks). */
+  decoderIdleSymbols?: number;
   /** No verified heartbeat for this long is reported as heartbeat_lost. Defaults to 3500 ms. */
   heartbeatTimeoutMs?: number;
   /** Signature checks of heartbeats per second, at most (a flood of forged heartbeats costs no more). Defaults to 20. */
@@ -52,7 +54,7 @@ const REPORT_EVERY_MS = 10_000;
 type Gap = { from: number; to: number; sinceMs: number; reason: string };
 
 export class ReceiverCore {
-  private readonly o: Required<Pick<ReceiverCoreOptions, "maxDecoders" | "maxDecoderBytes" | "decoderIdleMs" | "heartbeatTimeoutMs" | "heartbeatChecksPerS">> & ReceiverCoreOptions;
+  private readonly o: Required<Pick<ReceiverCoreOptions, "maxDecoders" | "maxDecoderBytes" | "decoderIdleMs" | "decoderIdleSymbols" | "heartbeatTimeoutMs" | "heartbeatChecksPerS">> & ReceiverCoreOptions;
   private readonly now: () => number;
   private readonly pool: DecoderPool;
   private frontier: CompactRange;
@@ -76,7 +78,7 @@ export class ReceiverCore {
   dirty = false;
 
   constructor(options: ReceiverCoreOptions) {
-    this.o = { maxDecoders: 64, maxDecoderBytes: 96 * 1024 * 1024, decoderIdleMs: 30_000, heartbeatTimeoutMs: 3500, heartbeatChecksPerS: 20, ...options };
+    this.o = { maxDecoders: 64, maxDecoderBytes: 96 * 1024 * 1024, decoderIdleMs: 30_000, decoderIdleSymbols: 8192, heartbeatTimeoutMs: 3500, heartbeatChecksPerS: 20, ...options };
     this.now = options.nowMs ?? (() => performance.now());
     const s = options.state;
     this.frontier = CompactRange.of(s.head, s.frontier.map((h) => Buffer.from(h, "base64")));
@@ -482,7 +484,14 @@ export class ReceiverCore {
   /** Timers: decoder expiry, heartbeat loss, periodic problem reports, stalled-progress gaps. */
   tick(): void {
     const now = this.now();
-    this.pool.expire(now, this.o.decoderIdleMs);
+    // A new-entry block is sent once, interleaved with a few dozen others: silent for
+    // decoderIdleSymbols, it is over. A carousel block comes again next pass with new
+    // symbols, so a partial one waits for it (about the sender's stated catch-up bound).
+    const boundS = this.s.lastHeartbeat?.catchupBoundS ?? -1;
+    const carouselIdleMs = Math.max(this.o.decoderIdleMs * 2, boundS > 0 ? 3 * boundS * 1000 : 0);
+    this.pool.expire(now, (b) =>
+      (b.flags & FLAG_CAROUSEL) !== 0 ? { idleMs: carouselIdleMs, idleSymbols: Infinity } : { idleMs: this.o.decoderIdleMs, idleSymbols: this.o.decoderIdleSymbols },
+    );
     if (this.lastHeartbeatMs !== undefined && !this.heartbeatLost && now - this.lastHeartbeatMs > this.o.heartbeatTimeoutMs) {
       this.heartbeatLost = true;
       this.event("heartbeat_lost", { lastHeartbeat: this.s.lastHeartbeat, silentMs: Math.round(now - this.lastHeartbeatMs) });
@@ -519,7 +528,15 @@ export class ReceiverCore {
     }
     if (at < target) missing.push([at, target]);
     s.missing = missing.filter(([a, b]) => b > a);
-    s.counters = { ...this.counters, decoders_open: this.pool.size, decoder_bytes: this.pool.heldBytes, pending_bytes: this.o.pending.bytes };
+    s.counters = {
+      ...this.counters,
+      blocks_decoded: this.pool.stats.decoded,
+      symbol_header_mismatches: this.pool.stats.headerMismatch,
+      fec_resets: this.pool.stats.fecResets,
+      decoders_open: this.pool.size,
+      decoder_bytes: this.pool.heldBytes,
+      pending_bytes: this.o.pending.bytes,
+    };
     s.updatedAt = new Date().toISOString();
     return s;
   }
