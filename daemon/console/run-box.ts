@@ -1,0 +1,49 @@
+// What `./build.sh run` execs: node dist/daemon/console/run-box.js VAR_DIR [sealboxd options]
+// A development box on embedded defaults: VAR_DIR is created, given a box id
+// and a SOFTWARE signing key on first run (said plainly: it is not
+// hardware-protected), then the daemon runs in the foreground until Ctrl-C.
+
+import { mkdir } from "node:fs/promises";
+import { resolve } from "node:path";
+import { readKeyInfo, provisionSoftwareKey } from "../keys/key-store.js";
+import { toSealboxError } from "../errors.js";
+import { main as daemonMain } from "../main.js";
+
+async function run(argv: string[]): Promise<number> {
+  const [varDir, ...rest] = argv;
+  if (!varDir) {
+    process.stderr.write("usage: run-box.js VAR_DIR [sealboxd options]\n");
+    return 64;
+  }
+  const state = resolve(varDir);
+  await mkdir(state, { recursive: true, mode: 0o750 });
+  let info;
+  try {
+    info = await readKeyInfo(state);
+  } catch (e) {
+    if (toSealboxError(e).code !== "KEY_UNAVAILABLE") throw e;
+    info = (await provisionSoftwareKey(state)).info;
+    process.stderr.write(`run-box: created ${state} with a new box id and a SOFTWARE signing key\n`);
+  }
+  if (info.origin === "software") {
+    process.stderr.write(
+      [
+        "run-box: this box signs its audit log with a SOFTWARE key (development only):",
+        `run-box:   the private key is a file in ${state}/keys, not sealed in a TPM.`,
+        `run-box: key: ${info.vkey}`,
+        "",
+      ].join("\n"),
+    );
+  }
+  process.stderr.write(`run-box: starting sealboxd --state ${state} (Ctrl-C stops it cleanly)\n`);
+  return daemonMain(["--state", state, ...rest]);
+}
+
+run(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const err = toSealboxError(e);
+    process.stderr.write(`run-box: ${err.message} (${err.code})\n`);
+    process.exit(err.spec.exitCode);
+  },
+);

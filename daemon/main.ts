@@ -1,0 +1,205 @@
+// sealboxd: the composition root. The only place that opens hardware and
+// storage; everything opened registers with the lifecycle, which closes it in
+// reverse order on SIGTERM/SIGINT.
+//
+// Order of opening (and so, reversed, of closing):
+//   1. configuration, box identity
+//   2. the signing key (software file or TPM-sealed seed)
+//   3. the ledger (records the start, and an unclean previous stop)
+//   4. … further parts (inference, transports, diode) register here …
+//   last: the "daemon.stop" record, so it is written first on shutdown,
+//         while the ledger and key are still open.
+
+import { readFile } from "node:fs/promises";
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { SealboxError, toSealboxError } from "./errors.js";
+import { createLogger, type Logger, type LogLevel } from "./log.js";
+import { Lifecycle, type Closeable } from "./lifecycle.js";
+import { readBox } from "./box.js";
+import { checkConfigCommand, loadDaemonConfig } from "./config/daemon-config.js";
+import type { Config } from "./config.js";
+import { openSigner, readKeyInfo } from "./keys/key-store.js";
+import type { Signer } from "./keys/signer.js";
+import { openLedger, SYSTEM_ACTOR, type Ledger } from "./ledger/ledger.js";
+import { isDaemonAlive, readRunMarker, removeRunMarker, writeRunMarker } from "./daemon-run-marker.js";
+import { openNotifier } from "./notify.js";
+
+export interface Daemon {
+  readonly config: Config;
+  readonly lifecycle: Lifecycle;
+  readonly signer: Signer;
+  readonly ledger: Ledger;
+  /** Records the stop and closes everything in reverse order. Resolves to the exit code. Idempotent. */
+  stop(reason: string): Promise<number>;
+}
+
+async function packageVersion(): Promise<string> {
+  try {
+    const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
+    return pkg.version ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Registers a resource and logs when it closes, so the shutdown order is visible. */
+function track<T extends Closeable>(lifecycle: Lifecycle, log: Logger, name: string, resource: T): T {
+  lifecycle.add(name, {
+    close: async () => {
+      await resource.close();
+      log.info("closed", { part: name });
+    },
+  });
+  return resource;
+}
+
+async function openKey(config: Config, source: string, log: Logger): Promise<Signer & Closeable> {
+  const stateDir = config.paths.state;
+  const info = await readKeyInfo(stateDir);
+  if (info.origin === "software") {
+    if (source !== "embedded defaults" && config.keys.origin === "tpm") {
+      throw new SealboxError("KEY_UNAVAILABLE", `${source} asks for a TPM key (keys.origin = "tpm") but ${stateDir}/keys holds a software key: provision the TPM key, or set keys.origin = "software" for a development box`);
+    }
+    return openSigner(stateDir, { log });
+  }
+  const { openTpmKey } = await import("./keys/tpm-open.js");
+  const opened = await openTpmKey(stateDir, config.keys.tpm, { log });
+  const tpmSigner = opened.signer;
+  return { name: tpmSigner.name, origin: tpmSigner.origin, publicKey: tpmSigner.publicKey, sign: (m: Uint8Array) => tpmSigner.sign(m), close: () => opened.close() } as Signer & Closeable;
+}
+
+export async function startDaemon(argv: string[], options: { log?: Logger } = {}): Promise<Daemon> {
+  const { config, source } = await loadDaemonConfig(argv);
+  const log = options.log ?? createLogger({ component: "sealboxd", minLevel: config.log.level as LogLevel });
+  const stateDir = config.paths.state;
+  const lifecycle = new Lifecycle();
+  try {
+    // 1. identity
+    const box = await readBox(stateDir);
+    if (config.box.id !== undefined && config.box.id !== box.box_id) {
+      throw new SealboxError("BAD_CONFIG", `${source} says box.id = ${config.box.id}, but ${stateDir}/box.json says ${box.box_id}`);
+    }
+    const marker = await readRunMarker(stateDir);
+    if (marker !== undefined && marker !== "unreadable" && (await isDaemonAlive(marker.pid))) {
+      throw new SealboxError("DAEMON_RUNNING", `sealboxd (pid ${marker.pid}) is already running on ${stateDir}`);
+    }
+    // 2. key
+    const signer = track(lifecycle, log, "key", await openKey(config, source, log));
+    // 3. ledger
+    const ledger = track(lifecycle, log, "ledger", await openLedger({ stateDir, signer, boxId: box.box_id, mapSizeBytes: config.ledger.mapSizeBytes, log: log.child("ledger") }));
+    if (marker !== undefined) {
+      await ledger.append({
+        actor: SYSTEM_ACTOR,
+        category: "system",
+        action: "daemon.unclean-stop",
+        target: "sealboxd",
+        outcome: "info",
+        details: marker === "unreadable" ? { marker: "unreadable" } : { previous_pid: marker.pid, previous_started: marker.started, previous_start_seq: marker.start_seq },
+      });
+      log.warn("the previous run did not stop cleanly (crash, kill or power loss); recorded", marker === "unreadable" ? {} : { pid: marker.pid, startSeq: marker.start_seq });
+    }
+    const version = await packageVersion();
+    const start = await ledger.append({
+      actor: SYSTEM_ACTOR,
+      category: "system",
+      action: "daemon.start",
+      target: "sealboxd",
+      outcome: "success",
+      details: { pid: process.pid, version, node: process.version, config: source, key: { origin: signer.origin, name: signer.name } },
+    });
+    await writeRunMarker(stateDir, { pid: process.pid, started: new Date().toISOString(), start_seq: start.seq });
+
+    // 4. … further parts open here, each with track(lifecycle, log, name, await openX(...)) …
+
+    const notifier = await openNotifier({ log });
+    lifecycle.onClose("notifier", () => notifier.close());
+
+    // Last registered, first closed: the stop record goes in while the ledger and key are open.
+    let stopReason = "shutdown";
+    lifecycle.onClose("daemon.stop record", async () => {
+      await ledger.append({ actor: SYSTEM_ACTOR, category: "system", action: "daemon.stop", target: "sealboxd", outcome: "success", details: { pid: process.pid, reason: stopReason } });
+      await removeRunMarker(stateDir);
+      log.info("closed", { part: "daemon.stop record" });
+    });
+
+    let stopping: Promise<number> | undefined;
+    const daemon: Daemon = {
+      config,
+      lifecycle,
+      signer,
+      ledger,
+      stop: (reason) =>
+        (stopping ??= (async () => {
+          stopReason = reason;
+          notifier.stopping(`stopping (${reason})`);
+          log.info("stopping", { reason, order: [...lifecycle.names].reverse().join(",") });
+          const errors = await lifecycle.close((name, error) => log.error("closing failed", { part: name, error }));
+          log.info("stopped", { errors: errors.length });
+          return errors.length === 0 ? 0 : ERRORS_EXIT;
+        })()),
+    };
+    const keyNote = signer.origin === "software" ? " — SOFTWARE key (development only)" : "";
+    log.notice(`sealboxd ready${keyNote}`, { state: stateDir, box: box.box_id, records: ledger.size(), key: signer.name, config: source });
+    notifier.ready(`ready: ${ledger.size()} records${keyNote}`);
+    notifier.startWatchdog();
+    return daemon;
+  } catch (e) {
+    await lifecycle.close((name, error) => log.error("closing after a failed start failed", { part: name, error }));
+    throw e;
+  }
+}
+
+const ERRORS_EXIT = 70;
+
+/** sealboxd [--config FILE] [--state DIR] [--check-config]: runs until SIGTERM or SIGINT. */
+export async function main(argv: string[]): Promise<number> {
+  const checked = await checkConfigCommand(argv);
+  if (checked !== undefined) return checked;
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write("usage: sealboxd [--config FILE] [--state DIR] [--check-config]\n");
+    return 0;
+  }
+  const log = createLogger({ component: "sealboxd" });
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon(argv, { log });
+  } catch (e) {
+    const err = toSealboxError(e);
+    log.error(`cannot start: ${err.message}`, { code: err.code });
+    return err.spec.exitCode;
+  }
+  // The daemon runs until a signal, even when no part holds the event loop open.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  return new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      log.info("signal", { signal });
+      void daemon.stop(signal).then((code) => {
+        clearInterval(keepAlive);
+        resolve(code);
+      });
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`sealboxd: ${toSealboxError(e).message}\n`);
+      process.exit(70);
+    },
+  );
+}
