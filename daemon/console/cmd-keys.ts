@@ -10,7 +10,8 @@ import { parseCommand, requireState } from "./ledger-args.js";
 const HELP = `usage:
   sealbox keys provision --state DIR --software [--force] [--name NAME] [--json]
   sealbox keys provision --state DIR --tpm …     (see sealbox keys provision --tpm --help)
-  sealbox keys show --state DIR [--json]
+  sealbox keys show --state DIR [--tpm SPEC] [--json]
+  sealbox keys acknowledge-rollback --state DIR --tpm SPEC --by NAME [--note TEXT]
 
 provision  creates the box's Ed25519 signing key (and DIR/box.json if absent).
            --software keeps the private key in DIR/keys (mode 0600): for
@@ -61,7 +62,7 @@ async function provision(argv: string[]): Promise<number> {
 }
 
 async function show(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, {}, false);
+  const { values } = parseCommand(argv, { tpm: { type: "string" } }, false);
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
@@ -69,6 +70,8 @@ async function show(argv: string[]): Promise<number> {
   const json = values.json === true;
   try {
     const info = await showKey(requireState(values.state));
+    // A TPM key also has a PCR policy, an NV counter index and value: its module prints those.
+    if (info.origin === "tpm") return ((await import("./cmd-keys-tpm.js")) as { show(a: string[]): Promise<number> }).show(argv);
     if (json) {
       process.stdout.write(JSON.stringify(info) + "\n");
     } else {
@@ -85,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === "provision") return provision(rest);
   if (sub === "show") return show(rest);
+  if (sub === "acknowledge-rollback") return ((await import("./cmd-keys-tpm.js")) as { acknowledgeRollback(a: string[]): Promise<number> }).acknowledgeRollback(rest);
   if (sub === "--help" || sub === "-h" || sub === "help") {
     process.stdout.write(HELP);
     return 0;
