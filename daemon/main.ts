@@ -111,6 +111,9 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
     await writeRunMarker(stateDir, { pid: process.pid, started: new Date().toISOString(), start_seq: start.seq });
 
     // 4. … further parts open here, each with track(lifecycle, log, name, await openX(...)) …
+    // The method table and the role sockets (and the model, loading in the background; --demo-model).
+    const { startDaemonInterfaces } = await import("./transports/daemon-interfaces.js");
+    await startDaemonInterfaces({ argv, config, configSource: source, ledger, lifecycle, log });
 
     const notifier = await openNotifier({ log });
     lifecycle.onClose("notifier", () => notifier.close());
@@ -157,7 +160,7 @@ export async function main(argv: string[]): Promise<number> {
   const checked = await checkConfigCommand(argv);
   if (checked !== undefined) return checked;
   if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write("usage: sealboxd [--config FILE] [--state DIR] [--check-config]\n");
+    process.stdout.write("usage: sealboxd [--config FILE] [--state DIR] [--demo-model] [--check-config]\n");
     return 0;
   }
   const log = createLogger({ component: "sealboxd" });

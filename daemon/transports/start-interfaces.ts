@@ -13,8 +13,8 @@
 // answers end as cancelled and are recorded) before the ledger closes.
 
 import { ROLES, type Role } from "../rpc/types.js";
-import { InferenceEngine, type EngineOptions } from "../inference/engine.js";
-import { InferenceService, type InferenceServiceOptions } from "../inference/service.js";
+import type { EngineOptions } from "../inference/engine.js";
+import type { InferenceServiceOptions } from "../inference/service.js";
 import type { AuditLog } from "../ledger/types.js";
 import type { Lifecycle } from "../lifecycle.js";
 import type { Logger } from "../log.js";
@@ -84,6 +84,9 @@ export async function startInterfaces(o: InterfacesOptions): Promise<Interfaces>
     const started = performance.now();
     modelLoaded = s
       .load(async () => {
+        // Loaded only when there is a model: node-llama-cpp is large, and a box without a model should not pay for it.
+        const { InferenceEngine } = await import("../inference/engine.js");
+        const { InferenceService } = await import("../inference/service.js");
         const engine = await InferenceEngine.open({
           modelPath: model.path,
           modelSha256: model.sha256,
