@@ -112,6 +112,8 @@ in_tree systemd-sysusers /usr/lib/sysusers.d/sealbox-image.conf
 in_tree systemctl enable nftables.service sealbox.service >/dev/null 2>&1
 # One console, on tty1; no login prompts elsewhere (getty on other VTs, serial).
 in_tree systemctl mask serial-getty@.service autovt@.service container-getty@.service console-getty.service >/dev/null 2>&1
+# No update checks or downloads: the box never reaches an archive.
+in_tree systemctl mask apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service >/dev/null 2>&1
 # Every account locked: the console runs sealbox chat, never a shell.
 in_tree usermod -L root
 in_tree usermod -L sealbox-console

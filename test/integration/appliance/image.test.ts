@@ -61,7 +61,7 @@ test("the image: reproducible, and holds exactly what a sealed box needs", { ski
   assert.equal(servers.stdout.trim(), "", "no remote-login server");
   const shadow = text("etc/shadow").trim().split("\n").map((l) => l.split(":"));
   for (const [user, pw] of shadow) assert.ok(pw!.startsWith("!") || pw === "*" || pw === "!*", `${user} is locked (${pw})`);
-  for (const masked of ["serial-getty@.service", "autovt@.service", "console-getty.service"]) assert.equal(readlinkSync(at(`etc/systemd/system/${masked}`)), "/dev/null", masked);
+  for (const masked of ["serial-getty@.service", "autovt@.service", "console-getty.service", "apt-daily.timer", "apt-daily-upgrade.timer"]) assert.equal(readlinkSync(at(`etc/systemd/system/${masked}`)), "/dev/null", masked);
   assert.match(text("etc/systemd/system/getty@tty1.service.d/sealbox-console.conf"), /--autologin sealbox-console/);
   assert.match(text("etc/passwd"), /^sealbox-console:x:\d+:\d+:[^:]*:\/:\/usr\/libexec\/sealbox-console$/m);
   const consoleGroups = text("etc/group").split("\n").filter((l) => l.split(":")[3]?.split(",").includes("sealbox-console")).map((l) => l.split(":")[0]);
