@@ -140,3 +140,22 @@ test("validateEvent names the first bad field", () => {
   assert.throws(() => validateEvent(null), /must be an object/);
   assert.throws(() => validateEvent({ ...ok, category: "x".repeat(65) }), /longer than 64/);
 });
+
+test("a record encoded in parts (head, seq, tail) is byte-identical to encodeRecord", async () => {
+  const { encodeRecordParts, assembleRecord } = await import("../../../daemon/ledger/record.js");
+  const variants: AuditRecord[] = [rec(), rec({ details: { z: [1, { b: 2, a: "seq" }], seq: 99 } }), rec({ target: "\u00e9\ud83d\ude00" })];
+  const bare = rec();
+  delete bare.details;
+  delete bare.target;
+  variants.push(bare);
+  for (const r of variants) {
+    const { seq, ...rest } = r;
+    const parts = encodeRecordParts(rest);
+    for (const s of [0, 7, 10, 123456789, 2 ** 53 - 1]) {
+      assert.deepEqual(Buffer.from(assembleRecord(parts, s)).toString(), Buffer.from(encodeRecord({ ...r, seq: s })).toString(), `seq ${s}`);
+    }
+    assert.equal(seq, 7);
+  }
+  const big = encodeRecordParts({ ...rec(), details: { pad: "x".repeat(MAX_RECORD_BYTES) } });
+  assert.equal(code(() => assembleRecord(big, 1)), "RECORD_TOO_LARGE");
+});
