@@ -13,18 +13,21 @@ import { access } from "node:fs/promises";
 import { ERRORS, SealboxError, toSealboxError } from "../errors.js";
 import { defaultConfig, loadConfig } from "../config.js";
 import { DEFAULT_CONFIG_FILE, type Config } from "./types.js";
+import { parseTransportSpec } from "../../hal/tpm/transport/spec.js";
 
 export interface DaemonConfigArgs {
   /** --config PATH; undefined when not given. */
   configPath: string | undefined;
   /** --state DIR; overrides paths.state. */
   stateDir: string | undefined;
+  /** --tpm SPEC; overrides keys.tpm (docs/tpm.md lists the specs). */
+  tpm: string | undefined;
   checkConfig: boolean;
 }
 
 /** Reads the config-related options out of sealboxd's argv (other options are left for main.ts). */
 export function parseDaemonConfigArgs(argv: readonly string[]): DaemonConfigArgs {
-  const args: DaemonConfigArgs = { configPath: undefined, stateDir: undefined, checkConfig: false };
+  const args: DaemonConfigArgs = { configPath: undefined, stateDir: undefined, tpm: undefined, checkConfig: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const eq = a.indexOf("=");
@@ -37,6 +40,7 @@ export function parseDaemonConfigArgs(argv: readonly string[]): DaemonConfigArgs
     };
     if (name === "--config") args.configPath = value();
     else if (name === "--state") args.stateDir = value();
+    else if (name === "--tpm") args.tpm = value();
     else if (name === "--check-config") args.checkConfig = true;
   }
   return args;
@@ -54,6 +58,13 @@ async function exists(path: string): Promise<boolean> {
 /** The configuration sealboxd runs on, and where it came from ("embedded defaults" or the file). */
 export async function loadDaemonConfig(argv: readonly string[], defaultFile = DEFAULT_CONFIG_FILE): Promise<{ config: Config; source: string }> {
   const args = parseDaemonConfigArgs(argv);
+  const loaded = await loadConfigFor(args, defaultFile);
+  if (args.tpm === undefined) return loaded;
+  parseTransportSpec(args.tpm); // a bad --tpm SPEC is BAD_ARGUMENT naming it, before anything opens
+  return { ...loaded, config: { ...loaded.config, keys: { ...loaded.config.keys, tpm: args.tpm } } };
+}
+
+async function loadConfigFor(args: DaemonConfigArgs, defaultFile: string): Promise<{ config: Config; source: string }> {
   const stateOpt = args.stateDir === undefined ? {} : { stateDir: args.stateDir };
   if (args.configPath !== undefined) return { config: await loadConfig(args.configPath, stateOpt), source: args.configPath };
   if (await exists(defaultFile)) return { config: await loadConfig(defaultFile, stateOpt), source: defaultFile };

@@ -1,12 +1,15 @@
 // What SIGHUP may change in a running daemon. Only settings nothing holds
-// open are reloaded (log level, health thresholds); everything else — paths,
-// keys, sockets, serial ports, the model, the diode — is named so the
-// operator knows a restart is needed. Pure: two Configs in, a list out.
+// open are reloaded (the log level; [health] too where the daemon can hand new
+// thresholds to its monitor); everything else — paths, keys, sockets, serial
+// ports, the model, the diode — is named so the operator knows a restart is
+// needed. Pure: two Configs in, a list out.
 
 import type { Config } from "./types.js";
 
-/** Top-level sections whose every key applies at once on reload. */
-export const RELOADABLE_SECTIONS = ["log", "health"] as const;
+/** Sections that can apply at once on reload. */
+export type ReloadableSection = "log" | "health";
+/** What sealboxd reloads by default. */
+export const RELOADABLE_SECTIONS: readonly ReloadableSection[] = ["log"];
 
 export interface ConfigChange {
   /** The key as the TOML file spells it, e.g. "inference.queue_depth". */
@@ -36,7 +39,7 @@ function flatten(value: unknown, prefix: string, out: Map<string, string>): void
 }
 
 /** Keys whose value differs between the running and the new configuration, in file order. */
-export function diffConfig(running: Config, next: Config): ConfigChange[] {
+export function diffConfig(running: Config, next: Config, reloadable: readonly ReloadableSection[] = RELOADABLE_SECTIONS): ConfigChange[] {
   const a = new Map<string, string>();
   const b = new Map<string, string>();
   flatten(running, "", a);
@@ -44,13 +47,17 @@ export function diffConfig(running: Config, next: Config): ConfigChange[] {
   const keys = [...new Set([...a.keys(), ...b.keys()])];
   return keys
     .filter((k) => a.get(k) !== b.get(k))
-    .map((key) => ({ key, reloadable: (RELOADABLE_SECTIONS as readonly string[]).includes(key.split(".")[0]!) }));
+    .map((key) => ({ key, reloadable: (reloadable as readonly string[]).includes(key.split(".")[0]!) }));
 }
 
 /**
  * The configuration to run on after a reload: the new values of reloadable
  * sections, the running values of everything else.
  */
-export function applyReloadable(running: Config, next: Config): Config {
-  return { ...running, log: { ...next.log }, health: { ...next.health } };
+export function applyReloadable(running: Config, next: Config, reloadable: readonly ReloadableSection[] = RELOADABLE_SECTIONS): Config {
+  return {
+    ...running,
+    log: reloadable.includes("log") ? { ...next.log } : running.log,
+    health: reloadable.includes("health") ? { ...next.health } : running.health,
+  };
 }

@@ -1,6 +1,6 @@
 // SIGHUP for sealboxd (`systemctl reload sealbox`): re-read and re-validate
 // the configuration the daemon started with; apply what can change safely
-// (config/reload.ts decides: log level, health thresholds); name every other
+// (config/reload.ts: the log level, and [health] where the daemon can); name every other
 // changed key as needing a restart; refuse an invalid file and keep running.
 // Tells systemd RELOADING=1 … READY=1 around it.
 
@@ -8,7 +8,7 @@ import { toSealboxError, type SealboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Notifier } from "../notify.js";
 import { loadDaemonConfig } from "./daemon-config.js";
-import { applyReloadable, diffConfig, type ConfigChange } from "./reload.js";
+import { applyReloadable, diffConfig, RELOADABLE_SECTIONS, type ConfigChange, type ReloadableSection } from "./reload.js";
 import { DEFAULT_CONFIG_FILE, type Config } from "./types.js";
 
 export type ReloadResult =
@@ -22,6 +22,8 @@ export interface ConfigReloaderOptions {
   running: Config;
   log: Logger;
   notifier?: Notifier;
+  /** Sections the daemon can apply at once. Defaults to RELOADABLE_SECTIONS (the log level). */
+  reloadable?: readonly ReloadableSection[];
   /** Applies the reloadable part (new log level, health thresholds). Errors are logged, not thrown. */
   apply?: (next: Config, changes: ConfigChange[]) => void | Promise<void>;
   /** Defaults to /etc/sealbox/sealbox.toml. */
@@ -63,11 +65,12 @@ export class ConfigReloader {
         log.error("configuration reload refused; running on the previous configuration", { error: error.message, code: error.code });
         return { ok: false, error };
       }
-      const changes = diffConfig(this.current, next);
+      const sections = this.options.reloadable ?? RELOADABLE_SECTIONS;
+      const changes = diffConfig(this.current, next, sections);
       const applied = changes.filter((c) => c.reloadable).map((c) => c.key);
       const needsRestart = changes.filter((c) => !c.reloadable).map((c) => c.key);
       for (const key of needsRestart) log.warn("configuration changed: takes effect at the next restart", { key });
-      const merged = applyReloadable(this.current, next);
+      const merged = applyReloadable(this.current, next, sections);
       if (applied.length > 0) {
         try {
           await this.options.apply?.(merged, changes);

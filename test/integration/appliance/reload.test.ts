@@ -22,7 +22,7 @@ test("SIGHUP: apply log and health, name the rest, refuse a bad file, keep runni
   const sent: string[] = [];
   const notifier = new Notifier({ send: (s) => (sent.push(s), 1) }, undefined, undefined);
   const applied: Config[] = [];
-  const reloader = new ConfigReloader({ argv, running, log, notifier, apply: (c) => void applied.push(c), statusLine: () => "running" });
+  const reloader = new ConfigReloader({ argv, running, log, notifier, reloadable: ["log", "health"], apply: (c) => void applied.push(c), statusLine: () => "running" });
   reloader.listen();
   reloader.listen();
   t.after(() => reloader.close());
@@ -63,6 +63,12 @@ test("SIGHUP: apply log and health, name the rest, refuse a bad file, keep runni
 
   // An apply that throws leaves the running configuration as it was.
   const failing = new ConfigReloader({ argv, running: reloader.config, log, apply: () => { throw new Error("cannot"); } });
+  // By default only the log level reloads: a health change is named as needing a restart.
+  const plain = new ConfigReloader({ argv, running: reloader.config, log });
+  writeFileSync(file, '[log]\nlevel = "warn"\n[health]\ninterval_ms = 500\n');
+  const p = await plain.reload();
+  assert.ok(p.ok && p.needsRestart.includes("health.interval_ms"));
+  assert.equal(plain.config.health.intervalMs, 10_000);
   writeFileSync(file, '[log]\nlevel = "error"\n');
   const f = await failing.reload();
   assert.equal(f.ok, false);

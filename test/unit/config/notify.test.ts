@@ -81,20 +81,42 @@ test("failures are counted and logged, a bounded number of times", () => {
   assert.equal(throwing.counts.failed, 1);
 });
 
-test("reload: log and health apply at once, everything else needs a restart", () => {
+test("reload: the log level applies at once (health where the daemon can), everything else needs a restart", () => {
   const a = defaultConfig({ paths: { state: "/tmp/s" } });
   const b = defaultConfig({ paths: { state: "/tmp/s" }, log: { level: "debug" }, health: { gpuTempCriticalC: 95, diskFreeCriticalBytes: 1 }, inference: { threads: 8 }, serial: { ports: [{ path: "/dev/x", baudRate: 9600, parity: "none", dataBits: 8, stopBits: 1, pskFile: "/p", role: "integrator" }] } });
-  assert.deepEqual(diffConfig(a, b), [
+  assert.deepEqual(diffConfig(a, b, ["log", "health"]), [
     { key: "log.level", reloadable: true },
     { key: "inference.threads", reloadable: false },
     { key: "health.gpu_temp_critical_c", reloadable: true },
     { key: "health.disk_free_critical_mib", reloadable: true },
     { key: "serial.ports", reloadable: false },
   ]);
-  const applied = applyReloadable(a, b);
+  assert.deepEqual(diffConfig(a, b).filter((c) => c.reloadable).map((c) => c.key), ["log.level"], "by default only the log level");
+  assert.equal(applyReloadable(a, b).health.gpuTempCriticalC, 90);
+  const applied = applyReloadable(a, b, ["log", "health"]);
   assert.equal(applied.log.level, "debug");
   assert.equal(applied.health.gpuTempCriticalC, 95);
   assert.equal(applied.inference.threads, 4);
   assert.deepEqual(applied.serial.ports, []);
   assert.deepEqual(diffConfig(a, a), []);
+});
+
+test("withLevel: the level can change while running, children follow", async () => {
+  const { withLevel, initialLogLevel } = await import("../../../daemon/config/level-logger.js");
+  const base = createMemoryLogger();
+  let level: "info" | "debug" | "error" = "info";
+  const log = withLevel(base, () => level);
+  const child = log.child("x");
+  log.debug("d1");
+  log.info("i1");
+  child.debug("d2");
+  level = "debug";
+  child.debug("d3");
+  level = "error";
+  log.warn("w1");
+  log.error("e1");
+  assert.deepEqual(base.lines.map((l) => l.split(" ").slice(2).join(" ")), ["i1", "d3", "e1"].map((m, i) => (i === 1 ? `[sealbox/x] ${m}` : `[sealbox] ${m}`)));
+  assert.equal(initialLogLevel("info", { SEALBOX_LOG_LEVEL: "warn" }), "warn");
+  assert.equal(initialLogLevel("info", { SEALBOX_LOG_LEVEL: "loud" }), "info");
+  assert.equal(initialLogLevel("notice", {}), "notice");
 });
