@@ -130,14 +130,15 @@ export async function main(argv: string[]): Promise<number> {
 
     const rl: Interface = createInterface({ input: process.stdin, output: process.stdout, terminal: interactive, historySize: 200, prompt: interactive ? bold("you> ", color) : "" });
     let armedExit = false;
-    let closed = false;
+    // Set when the person asks to leave (Ctrl-C twice); the end of piped input is not that: its lines are still answered.
+    let quit = false;
     const onInterrupt = (): void => {
       if (state.busy) {
         state.busy.abort();
         return;
       }
       if (!interactive || armedExit) {
-        closed = true;
+        quit = true;
         rl.close();
         return;
       }
@@ -148,9 +149,6 @@ export async function main(argv: string[]): Promise<number> {
     };
     rl.on("SIGINT", onInterrupt); // a terminal in raw mode: readline sees Ctrl-C
     process.on("SIGINT", onInterrupt); // a pipe: the real signal
-    rl.on("close", () => {
-      closed = true;
-    });
     if (interactive) rl.prompt();
     try {
       for await (const raw of rl) {
@@ -170,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
           continue;
         }
         await turn(c, state, line, interactive, json, color);
-        if (closed) break;
+        if (quit) break;
         if (interactive) rl.prompt();
       }
     } finally {

@@ -75,38 +75,43 @@ export async function startInterfaces(o: InterfacesOptions): Promise<Interfaces>
   const metrics = o.metrics ?? createBoxMetrics();
   let listening = false;
 
+  // The slot is registered before the sockets, so shutdown closes the sockets
+  // first (no new calls), then the inference service (running answers end and
+  // are recorded) — and the model starts loading only once the sockets answer.
   let slot: InferenceSlot | undefined;
-  let modelLoaded: Promise<void> = Promise.resolve();
+  let startLoading = (): Promise<void> => Promise.resolve();
   if (o.model) {
     const model = o.model;
     const s = new InferenceSlot({ name: model.name, sha256: model.sha256, ...(model.demo ? { demo: true } : {}) });
     slot = o.lifecycle.add("inference", s);
-    const started = performance.now();
-    modelLoaded = s
-      .load(async () => {
-        // Loaded only when there is a model: node-llama-cpp is large, and a box without a model should not pay for it.
-        const { InferenceEngine } = await import("../inference/engine.js");
-        const { InferenceService } = await import("../inference/service.js");
-        const engine = await InferenceEngine.open({
-          modelPath: model.path,
-          modelSha256: model.sha256,
-          mode: "cpu",
-          ...(model.demo ? { threads: 1, contextSize: 1024 } : {}),
-          ...o.engine,
-          logger: log.child("engine"),
-        });
-        return new InferenceService({
-          engine,
-          audit: o.audit,
-          ...o.service,
-          ...(o.health ? { healthGate: () => void o.health!.check() } : {}),
-          logger: log.child("inference"),
-        });
-      })
-      .then(
-        () => log.info("model loaded", { name: model.name, sha256: model.sha256, ms: Math.round(performance.now() - started) }),
-        (e: unknown) => log.error("the model failed to load; inference is unavailable", { name: model.name, error: (e as Error).message }),
-      );
+    startLoading = () => {
+      const started = performance.now();
+      return s
+        .load(async () => {
+          // Loaded only when there is a model: node-llama-cpp is large, and a box without a model should not pay for it.
+          const { InferenceEngine } = await import("../inference/engine.js");
+          const { InferenceService } = await import("../inference/service.js");
+          const engine = await InferenceEngine.open({
+            modelPath: model.path,
+            modelSha256: model.sha256,
+            mode: "cpu",
+            ...(model.demo ? { threads: 1, contextSize: 1024 } : {}),
+            ...o.engine,
+            logger: log.child("engine"),
+          });
+          return new InferenceService({
+            engine,
+            audit: o.audit,
+            ...o.service,
+            ...(o.health ? { healthGate: () => void o.health!.check() } : {}),
+            logger: log.child("inference"),
+          });
+        })
+        .then(
+          () => log.info("model loaded", { name: model.name, sha256: model.sha256, ms: Math.round(performance.now() - started) }),
+          (e: unknown) => log.error("the model failed to load; inference is unavailable", { name: model.name, error: (e as Error).message }),
+        );
+    };
   }
 
   const readiness = (): Readiness => {
@@ -158,6 +163,7 @@ export async function startInterfaces(o: InterfacesOptions): Promise<Interfaces>
     ready: () => readiness().ready,
   });
   for (const r of o.metricRenderers ?? []) metrics.registry.addRenderer(r);
+  const modelLoaded = startLoading();
   return { table, metrics, server, slot, readiness, modelLoaded };
 }
 
