@@ -69,7 +69,7 @@ export class ReceiverCore {
   private readonly acceptedRoots = new Map<number, Uint8Array>();
   private readonly cpCache = new Map<string, VerifiedCheckpoint | "bad">();
   private gaps: Gap[] = [];
-  private readonly reported = new Map<string, { count: number; firstMs: number; details: Record<string, unknown> }>();
+  private readonly reported = new Map<string, { type: string; count: number; firstMs: number; details: Record<string, unknown> }>();
   private lastReportMs = 0;
   private firstHeartbeatHead: number | undefined;
   private lastProgressMs: number;
@@ -112,11 +112,12 @@ export class ReceiverCore {
     this.dirty = true;
   }
 
-  /** Counts a repeated problem; tick() turns the counts into one event per kind per period. */
+  /** Counts a repeated problem; tick() turns the counts into one event per kind (and `what`) per period. */
   private report(type: string, details: Record<string, unknown>): void {
-    const r = this.reported.get(type);
+    const key = typeof details.what === "string" ? `${type}/${details.what}` : type;
+    const r = this.reported.get(key);
     if (r) r.count++;
-    else this.reported.set(type, { count: 1, firstMs: this.now(), details });
+    else this.reported.set(key, { type, count: 1, firstMs: this.now(), details });
   }
 
   onFrame(bytes: Uint8Array): void {
@@ -481,8 +482,8 @@ export class ReceiverCore {
     this.gaps = still;
   }
 
-  /** Timers: decoder expiry, heartbeat loss, periodic problem reports, stalled-progress gaps. */
-  tick(): void {
+  /** Timers: decoder expiry, heartbeat loss, periodic problem reports (all of them now with force), stalled-progress gaps. */
+  tick(force = false): void {
     const now = this.now();
     // A new-entry block is sent once, interleaved with a few dozen others: silent for
     // decoderIdleSymbols, it is over. A carousel block comes again next pass with new
@@ -500,8 +501,8 @@ export class ReceiverCore {
     if (senderHead !== null && senderHead > this.s.head && now - this.lastProgressMs > 3 * this.o.heartbeatTimeoutMs) {
       this.openGap(this.s.head, senderHead, "stalled");
     }
-    if (now - this.lastReportMs >= REPORT_EVERY_MS && this.reported.size > 0) {
-      for (const [type, r] of this.reported) this.event(type, { count: r.count, periodMs: Math.round(now - r.firstMs), ...r.details });
+    if ((force || now - this.lastReportMs >= REPORT_EVERY_MS) && this.reported.size > 0) {
+      for (const r of this.reported.values()) this.event(r.type, { count: r.count, periodMs: Math.round(now - r.firstMs), ...r.details });
       this.reported.clear();
       this.lastReportMs = now;
     }
@@ -509,8 +510,7 @@ export class ReceiverCore {
 
   /** Reports what is still counted but not yet written as an event (call before exit). */
   flushReports(): void {
-    this.lastReportMs = 0;
-    this.tick();
+    this.tick(true);
   }
 
   /** The state to persist (after the output was flushed). */

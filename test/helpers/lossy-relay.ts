@@ -47,6 +47,8 @@ export interface LossyRelay {
   cut: boolean;
   /** Starts keeping copies of forwarded datagrams (up to max). */
   startCapture(max: number): void;
+  /** Stops capturing (what was captured stays). */
+  stopCapture(): void;
   /** The datagrams captured so far (as received, before corruption). */
   captured(): Uint8Array[];
   /** Sends a datagram of our own to the target. */
@@ -134,6 +136,9 @@ export async function startLossyRelay(options: { targetPort: number; targetHost?
     startCapture(max) {
       capture = [];
       captureMax = max;
+    },
+    stopCapture() {
+      captureMax = 0;
     },
     captured: () => capture ?? [],
     inject(datagram) {
