@@ -57,8 +57,22 @@ async function banner(c: SealboxClient, color: boolean): Promise<void> {
   process.stdout.write(dim("Every question and answer is recorded in the audit log. Ctrl-C stops an answer; /help for more.", color) + "\n");
 }
 
-/** One turn: streams the answer; returns true when the session should go on. */
+/**
+ * One turn. When the conversation no longer fits the model's context
+ * (PROMPT_TOO_LONG before anything was generated), the oldest turns are
+ * dropped and the question asked again, and the person is told so.
+ */
 async function turn(c: SealboxClient, state: ChatState, question: string, interactive: boolean, json: boolean, color: boolean): Promise<void> {
+  for (;;) {
+    const tooLong = await attempt(c, state, question, interactive, json, color, state.history.length > 0);
+    if (!tooLong) return;
+    state.history.splice(0, 2);
+    if (!json) process.stdout.write(dim("(older turns dropped to fit the model's context)", color) + "\n");
+  }
+}
+
+/** Returns true when the prompt was too long and older turns could be dropped to retry. */
+async function attempt(c: SealboxClient, state: ChatState, question: string, interactive: boolean, json: boolean, color: boolean, canTrim: boolean): Promise<boolean> {
   const ac = new AbortController();
   state.busy = ac;
   let streamed = "";
@@ -80,7 +94,7 @@ async function turn(c: SealboxClient, state: ChatState, question: string, intera
     state.history.push({ role: "user", content: question }, { role: "assistant", content: typeof result.text === "string" ? result.text : streamed });
     if (json) {
       writeJson(result);
-      return;
+      return false;
     }
     process.stdout.write("\n");
     if (interactive) {
@@ -88,17 +102,18 @@ async function turn(c: SealboxClient, state: ChatState, question: string, intera
       const ended = result.finishReason === "length" ? " · stopped at the token limit" : "";
       process.stdout.write(dim(`[audit ${seq}${ended}]`, color) + "\n");
     }
+    return false;
   } catch (e) {
     const err = toSealboxError(e);
     if (ac.signal.aborted) {
       // Cancelled by Ctrl-C: the turn is dropped from the conversation.
       process.stdout.write((streamed === "" || streamed.endsWith("\n") ? "" : " ") + dim("[cancelled]", color) + "\n");
-      return;
+      return false;
     }
-    if (interactive && streamed === "") process.stdout.write("\n");
-    else if (streamed !== "") process.stdout.write("\n");
+    if (interactive || streamed !== "") process.stdout.write("\n");
+    if (err.code === "PROMPT_TOO_LONG" && canTrim && streamed === "") return true;
     report(err, json);
-    if (err.code === "PROMPT_TOO_LONG" && interactive) process.stdout.write(dim("(the conversation is too long for the model: /reset starts a new one)", color) + "\n");
+    return false;
   } finally {
     state.busy = undefined;
   }

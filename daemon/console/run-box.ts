@@ -1,13 +1,13 @@
 // What `./build.sh run` execs: node dist/daemon/console/run-box.js VAR_DIR [sealboxd options]
 // A development box on embedded defaults: VAR_DIR is created, given a box id
 // and a SOFTWARE signing key on first run (said plainly: it is not
-// hardware-protected), then the daemon runs in the foreground until Ctrl-C.
+// hardware-protected), then the daemon starts with the demo model and
+// `sealbox chat` opens on this terminal (run-chat.ts).
 
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { readKeyInfo, provisionSoftwareKey } from "../keys/key-store.js";
 import { toSealboxError } from "../errors.js";
-import { main as daemonMain } from "../main.js";
 
 async function run(argv: string[]): Promise<number> {
   const [varDir, ...rest] = argv;
@@ -35,8 +35,8 @@ async function run(argv: string[]): Promise<number> {
       ].join("\n"),
     );
   }
-  process.stderr.write(`run-box: starting sealboxd --state ${state} (Ctrl-C stops it cleanly)\n`);
-  return daemonMain(["--state", state, ...rest]);
+  // The daemon in the background (demo model, log in VAR/sealboxd.log), and `sealbox chat` on this terminal.
+  return (await import("./run-chat.js")).runDaemonAndChat(state, rest);
 }
 
 run(process.argv.slice(2)).then(

@@ -78,6 +78,14 @@ describe("sealboxd --state DIR --demo-model, and the console", () => {
     for (const a of answers) assert.equal(a.auditSeq.length, 2);
   });
 
+  it("a long conversation drops its oldest turns to fit the model's context, and goes on", async () => {
+    // Long noise answers (no --max-tokens) fill the demo model's 1024-token context within two turns.
+    const r = await runSealbox(["chat", "--state", dir], { input: "one\ntwo\nthree\nfour\n", timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /PROMPT_TOO_LONG/);
+    assert.match(r.stdout, /\(older turns dropped to fit the model's context\)/);
+  });
+
   it("sealbox audit annotate and tail work against the real ledger", async () => {
     const a = await runSealbox(["audit", "annotate", "--state", dir, "--json", "valve 3 closed for maintenance"]);
     assert.equal(a.code, 0, a.stderr);
