@@ -1,5 +1,9 @@
-// The inference engine: one model, checked by SHA-256 on load, one context with
-// N parallel sequences, and the chat / completion / embedding calls on them.
+// The inference engine: one model, checked by SHA-256 on load, one or more
+// contexts holding N parallel sequences between them, and the chat /
+// completion / embedding calls on them. Sequences of one context are decoded
+// together in one batch (what a GPU wants); separate contexts decode
+// independently, each on its own CPU thread(s) — on a CPU box that is what
+// lets requests use every core without threads waiting on each other.
 // It knows nothing of queues or audit records (service.ts puts those around
 // it); it only refuses to run more requests at once than it has sequences.
 //
@@ -7,6 +11,7 @@
 // sequence): the engine creates and disposes each, once, in reverse order.
 
 import { ChatMLChatWrapper, LlamaChat, LlamaCompletion, type ChatHistoryItem, type LlamaContext, type LlamaContextSequence, type LlamaEmbeddingContext, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
+import { cpus } from "node:os";
 import { SealboxError, isSealboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { inspectGgufFile } from "./gguf-reader.js";
@@ -40,12 +45,19 @@ export interface EngineOptions {
   modelSha256: string;
   /** "cuda" (all layers on the GPU; fails with GPU_UNAVAILABLE when none is usable) or "cpu". */
   mode: InferenceMode;
-  /** CPU threads for llama.cpp. Defaults to the number of CPU cores. */
+  /** CPU threads for llama.cpp, per context. Defaults to the number of CPU cores ÷ contexts (at least 1). */
   threads?: number;
   /** Context window of each sequence, in tokens (prompt + answer). Defaults to 2048. */
   contextSize?: number;
   /** Parallel sequences (requests that run at once). Defaults to 4; always 1 in deterministic mode. */
   sequences?: number;
+  /**
+   * Contexts the sequences are spread over (at most one per sequence). On a
+   * CPU, 2 contexts of 1 thread on a 2-core box run two requests truly in
+   * parallel; on a GPU one context batching all sequences is best. Defaults to 1;
+   * always 1 in deterministic mode.
+   */
+  contexts?: number;
   /** Tokens evaluated per llama.cpp batch. Defaults to 512 (at least `sequences`). */
   batchSize?: number;
   /**
@@ -107,6 +119,8 @@ export interface EngineInfo {
   contextSize: number;
   sequences: number;
   batchSize: number;
+  /** Contexts the sequences are spread over. */
+  contexts: number;
   deterministic: boolean;
   /** Longest embedding input, in tokens. */
   embeddingContextSize: number;
@@ -123,18 +137,21 @@ export class InferenceEngine {
   readonly info: EngineInfo;
   private readonly runtime: Runtime;
   private readonly model: LlamaModel;
-  private readonly context: LlamaContext;
+  private readonly contexts: LlamaContext[];
   private readonly free: LlamaContextSequence[];
+  /** Sequences in use per context, to spread requests over contexts. */
+  private readonly busy = new Map<LlamaContext, number>();
   private readonly chatWrapper = new ChatMLChatWrapper();
   private readonly embeddingContextSize: number;
   private embedding: Promise<LlamaEmbeddingContext> | undefined;
   private closing: Promise<void> | undefined;
 
-  private constructor(runtime: Runtime, model: LlamaModel, context: LlamaContext, sequences: LlamaContextSequence[], info: EngineInfo, embeddingContextSize: number) {
+  private constructor(runtime: Runtime, model: LlamaModel, contexts: LlamaContext[], sequences: LlamaContextSequence[], info: EngineInfo, embeddingContextSize: number) {
     this.runtime = runtime;
     this.model = model;
-    this.context = context;
+    this.contexts = contexts;
     this.free = sequences;
+    for (const c of contexts) this.busy.set(c, 0);
     this.info = info;
     this.embeddingContextSize = embeddingContextSize;
   }
@@ -143,10 +160,11 @@ export class InferenceEngine {
   static async open(options: EngineOptions): Promise<InferenceEngine> {
     const deterministic = options.deterministic ?? false;
     const sequences = deterministic ? 1 : (options.sequences ?? 4);
+    const contextCount = deterministic ? 1 : Math.min(options.contexts ?? 1, sequences);
     const contextSize = options.contextSize ?? 2048;
     const batchSize = Math.max(options.batchSize ?? 512, sequences);
     const embeddingContextSize = options.embeddingContextSize ?? 512;
-    for (const [name, v] of Object.entries({ sequences, contextSize, batchSize, embeddingContextSize })) {
+    for (const [name, v] of Object.entries({ sequences, contexts: contextCount, contextSize, batchSize, embeddingContextSize })) {
       if (!Number.isInteger(v) || v < 1) throw new SealboxError("BAD_CONFIG", `inference ${name} must be a positive integer, got ${v}`);
     }
     const identity = await verifyModelFile(options.modelPath, options.modelSha256);
@@ -155,16 +173,24 @@ export class InferenceEngine {
     } catch (e) {
       throw new SealboxError("MODEL_REJECTED", `model ${options.modelPath} is not a usable GGUF file: ${(e as Error).message}`, { cause: e });
     }
-    const runtime = await openRuntime({ mode: options.mode, threads: options.threads, logger: options.logger });
+    const threads = options.threads ?? Math.max(1, Math.floor(cpus().length / contextCount));
+    const runtime = await openRuntime({ mode: options.mode, threads, contexts: contextCount, logger: options.logger });
     let model: LlamaModel | undefined;
-    let context: LlamaContext | undefined;
+    const contexts: LlamaContext[] = [];
     try {
       model = await runtime.llama.loadModel({ modelPath: options.modelPath, gpuLayers: options.mode === "cuda" ? "max" : 0 });
       if (!sameIdentity(identity, await fileIdentity(options.modelPath))) {
         throw new SealboxError("MODEL_REJECTED", `model ${options.modelPath} changed while it was being loaded`);
       }
-      context = await model.createContext({ contextSize, sequences, batchSize, threads: runtime.info.threads });
-      const seqs = Array.from({ length: sequences }, () => context!.getSequence());
+      const seqs: LlamaContextSequence[] = [];
+      for (let c = 0; c < contextCount; c++) {
+        // Sequences dealt out as evenly as they go: 4 over 3 contexts is 2 + 1 + 1.
+        const n = Math.floor(sequences / contextCount) + (c < sequences % contextCount ? 1 : 0);
+        const context = await model.createContext({ contextSize, sequences: n, batchSize: Math.max(batchSize, n), threads: runtime.info.threads });
+        contexts.push(context);
+        for (let i = 0; i < n; i++) seqs.push(context.getSequence());
+      }
+      const first = contexts[0]!;
       const info: EngineInfo = {
         model: {
           path: options.modelPath,
@@ -174,15 +200,16 @@ export class InferenceEngine {
           embeddingLength: model.embeddingVectorSize,
         },
         runtime: runtime.info,
-        contextSize: context.contextSize,
+        contextSize: first.contextSize,
         sequences,
-        batchSize: context.batchSize,
+        batchSize: first.batchSize,
+        contexts: contextCount,
         deterministic,
         embeddingContextSize,
       };
-      return new InferenceEngine(runtime, model, context, seqs, info, embeddingContextSize);
+      return new InferenceEngine(runtime, model, contexts, seqs, info, embeddingContextSize);
     } catch (e) {
-      await context?.dispose();
+      for (const c of contexts) await c.dispose();
       await model?.dispose();
       await runtime.close();
       if (isSealboxError(e)) throw e;
@@ -290,11 +317,11 @@ export class InferenceEngine {
       else {
         // The sequence's state is unknown after a failure: start it afresh.
         await sequence.clearHistory().catch(() => undefined);
-        this.free.push(sequence);
+        this.giveBack(sequence);
         throw isSealboxError(e) ? e : new SealboxError("INFERENCE_FAILED", `generation failed: ${(e as Error).message}`, { cause: e });
       }
     }
-    this.free.push(sequence);
+    this.giveBack(sequence);
     const stopReason: StopReason =
       reason === "abort"
         ? "abort"
@@ -338,7 +365,7 @@ export class InferenceEngine {
     this.closing ??= (async () => {
       const ctx = this.embedding ? await this.embedding.catch(() => undefined) : undefined;
       await ctx?.dispose();
-      await this.context.dispose();
+      for (const c of this.contexts) await c.dispose();
       await this.model.dispose();
       await this.runtime.close();
     })();
@@ -353,17 +380,28 @@ export class InferenceEngine {
     if (this.closing) throw new SealboxError("MODEL_UNAVAILABLE", "the inference engine is closed");
   }
 
-  /** Takes the free sequence that already holds the longest prefix of this prompt (its KV cache is reused). */
+  /**
+   * Takes the free sequence that already holds the longest prefix of this
+   * prompt (its KV cache is reused); among equals, one on the least busy context.
+   */
   private takeSequence(prompt: readonly Token[]): LlamaContextSequence {
     if (this.free.length === 0) throw new SealboxError("INTERNAL", "no free context sequence: more requests running than sequences");
     let best = 0;
-    let bestLen = -1;
-    if (!this.info.deterministic) {
-      for (let i = 0; i < this.free.length; i++) {
-        const len = longestCommonPrefix(this.free[i]!.contextTokens, prompt);
-        if (len > bestLen) [best, bestLen] = [i, len];
-      }
+    let bestScore = -Infinity;
+    for (let i = 0; i < this.free.length; i++) {
+      const seq = this.free[i]!;
+      const prefix = this.info.deterministic ? 0 : longestCommonPrefix(seq.contextTokens, prompt);
+      // A shared prefix token saves a token's evaluation; a busy context costs a share of its batch.
+      const score = prefix * 1000 - (this.busy.get(seq.context) ?? 0);
+      if (score > bestScore) [best, bestScore] = [i, score];
     }
-    return this.free.splice(best, 1)[0]!;
+    const seq = this.free.splice(best, 1)[0]!;
+    this.busy.set(seq.context, (this.busy.get(seq.context) ?? 0) + 1);
+    return seq;
+  }
+
+  private giveBack(seq: LlamaContextSequence): void {
+    this.busy.set(seq.context, (this.busy.get(seq.context) ?? 1) - 1);
+    this.free.push(seq);
   }
 }

@@ -100,6 +100,8 @@ export interface EngineSettings {
   contextSize: number;
   sequences: number;
   batchSize: number;
+  /** Contexts the sequences were spread over (absent in records made before it existed: 1). */
+  contexts?: number;
   threads: number;
   deterministic: boolean;
 }

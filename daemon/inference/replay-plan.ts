@@ -139,6 +139,7 @@ export function planReplay(request: AuditRecord, outcome: AuditRecord): ReplayPl
     sequences: int(e, "sequences", "request.details.engine", 1, 4096),
     batchSize: int(e, "batchSize", "request.details.engine", 1, 1 << 24),
     threads: int(e, "threads", "request.details.engine", 1, 4096),
+    ...(e.contexts === undefined ? {} : { contexts: int(e, "contexts", "request.details.engine", 1, 4096) }),
     deterministic: bool(e, "deterministic", "request.details.engine"),
   };
   const rt = obj(od.runtime, "outcome.details.runtime");

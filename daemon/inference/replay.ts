@@ -48,6 +48,7 @@ function conditionNotes(plan: ReplayPlan, engine: InferenceEngine): string[] {
   differ("threads", plan.engine.threads, now.threads);
   differ("context size", plan.engine.contextSize, engine.info.contextSize);
   differ("batch size", plan.engine.batchSize, engine.info.batchSize);
+  if ((plan.engine.contexts ?? 1) > 1) notes.push(`recorded on one of ${plan.engine.contexts} contexts`);
   if (!plan.engine.deterministic) {
     notes.push(`recorded with ${plan.engine.sequences} parallel sequences (not deterministic mode): batching with other requests may change an answer`);
   }

@@ -17,8 +17,10 @@ export type InferenceMode = "cuda" | "cpu";
 export interface RuntimeOptions {
   /** "cuda" on the appliance; "cpu" explicitly (development, tests, fallback). */
   mode: InferenceMode;
-  /** CPU threads llama.cpp may use. Defaults to the number of CPU cores. */
+  /** CPU threads llama.cpp may use per context. Defaults to the number of CPU cores. */
   threads?: number;
+  /** Contexts that will evaluate at once (llama.cpp's thread cap is threads × contexts). Defaults to 1. */
+  contexts?: number;
   logger?: Logger;
 }
 
@@ -30,6 +32,7 @@ export interface RuntimeInfo {
   mode: InferenceMode;
   /** GPU name(s) in cuda mode, the CPU model in cpu mode. */
   device: string;
+  /** CPU threads per context. */
   threads: number;
 }
 
@@ -82,7 +85,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
       skipDownload: true,
       usePrebuiltBinaries: true,
       progressLogs: false,
-      maxThreads: threads,
+      maxThreads: threads * Math.max(1, options.contexts ?? 1),
       logLevel: LlamaLogLevel.warn,
       logger: bridgeLogger(options.logger),
     });

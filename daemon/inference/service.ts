@@ -508,6 +508,7 @@ export class InferenceService {
       contextSize: info.contextSize,
       sequences: info.sequences,
       batchSize: info.batchSize,
+      contexts: info.contexts,
       threads: info.runtime.threads,
       deterministic: info.deterministic,
     };

@@ -161,6 +161,19 @@ describe("InferenceEngine", () => {
     assert.equal(engine.freeSequences, 2);
   });
 
+  it("spreads sequences over several contexts, which run at once", async () => {
+    await using e = await openDemoEngine(endless, { sequences: 3, contexts: 2, threads: 1 });
+    assert.equal(e.info.contexts, 2);
+    assert.equal(e.info.sequences, 3);
+    const job = { kind: "complete" as const, prompt: e.prepareCompletion("abc"), maxTokens: 20, sampling };
+    const outs = await Promise.all([e.generate(job), e.generate(job), e.generate(job)]);
+    assert.ok(outs.every((o) => o.tokens.length > 0));
+    // Same seed, same prompt: the same answer whichever context ran it.
+    assert.deepEqual(outs[0]!.tokens, outs[1]!.tokens);
+    assert.deepEqual(outs[0]!.tokens, outs[2]!.tokens);
+    assert.equal(e.freeSequences, 3);
+  });
+
   it("a model that can end its answer stops at its end-of-generation token", async () => {
     await using e = await openDemoEngine(model, { sequences: 1 });
     const out = await e.generate({ kind: "complete", prompt: e.prepareCompletion("The"), maxTokens: 400, sampling: { ...sampling, temperature: 0 } });

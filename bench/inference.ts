@@ -1,0 +1,249 @@
+// Inference through the full path (checks, queue, engine, provenance records
+// in the real ledger: LMDB, software key, signed checkpoints) against
+// node-llama-cpp called directly on the same model and parameters.
+//
+//   path_vs_direct     tokens/s of the full path ÷ direct, requests of 256 generated tokens
+//   audit_overhead_ms  p50 time a request spends waiting on its two records
+//   concurrency_gain   aggregate tokens/s of 32 concurrent requests on 4 sequences ÷ one request
+//
+// Models (generated here, random weights, end tokens suppressed so every answer
+// runs to its limit): "tiny" is the demo model (64 wide, 2 blocks, 0.5 MB) —
+// per-token cost there is almost all JavaScript and bookkeeping; "large" is
+// 512 wide, 8 blocks (85 MB F32), where the arithmetic dominates as with a
+// real model. Each figure says which model it used.
+//
+// Options: --threads N (llama.cpp CPU threads per context, default 1),
+// --contexts N (contexts the 4 sequences are spread over in the concurrency
+// run: default 2 on the CPU, one per core of a 2-core box, and 1 on CUDA),
+// --mode cpu|cuda (default cpu), --rounds N (default 5), --quick.
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { getLlama, LlamaCompletion, LlamaLogLevel } from "node-llama-cpp";
+import { writeDemoGguf, type DemoGgufOptions } from "../daemon/inference/demo-gguf.js";
+import { InferenceEngine } from "../daemon/inference/engine.js";
+import { InferenceService } from "../daemon/inference/service.js";
+import type { InferenceMode } from "../daemon/inference/runtime.js";
+import { openSigner, provisionSoftwareKey } from "../daemon/keys/key-store.js";
+import { openLedger, type Ledger } from "../daemon/ledger/ledger.js";
+import type { AuditLog } from "../daemon/ledger/types.js";
+
+const { values } = parseArgs({
+  options: {
+    threads: { type: "string", default: "1" },
+    contexts: { type: "string" },
+    mode: { type: "string", default: "cpu" },
+    rounds: { type: "string", default: "5" },
+    quick: { type: "boolean", default: false },
+  },
+});
+const threads = Number(values.threads);
+const mode = values.mode as InferenceMode;
+const contexts = Number(values.contexts ?? (mode === "cuda" ? 1 : 2));
+const quick = values.quick ?? false;
+const rounds = quick ? 2 : Number(values.rounds);
+const GEN_TOKENS = 256;
+const CONCURRENT = 32;
+const CONC_TOKENS = quick ? 32 : 64;
+const AUDIT_REQUESTS = quick ? 40 : 200;
+const sampling = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 42 };
+const PROMPT = "Shift report, boiler house, night of the 14th:\n";
+
+const MODELS: Record<string, DemoGgufOptions> = {
+  tiny: { seed: 1, noEndTokens: true },
+  large: { seed: 1, noEndTokens: true, embeddingLength: 512, blockCount: 8, headCount: 8 },
+};
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+const say = (line: string): void => void process.stdout.write(line + "\n");
+
+const NO_AUDIT: AuditLog = { append: async () => ({ seq: 0, treeSize: 1, checkpoint: "" }) };
+
+async function openEngine(path: string, sha256: string, sequences: number, contextCount = 1): Promise<InferenceEngine> {
+  return InferenceEngine.open({ modelPath: path, modelSha256: sha256, mode, threads, contextSize: 1024, sequences, contexts: contextCount });
+}
+
+/** node-llama-cpp alone: tokens/s of one 256-token completion, same model, context and sampling. */
+async function directRunner(path: string): Promise<{ run(): Promise<number>; close(): Promise<void> }> {
+  const llama = await getLlama({ gpu: mode === "cuda" ? "cuda" : false, build: "never", skipDownload: true, maxThreads: threads, logLevel: LlamaLogLevel.warn });
+  const model = await llama.loadModel({ modelPath: path, gpuLayers: mode === "cuda" ? "max" : 0 });
+  const context = await model.createContext({ contextSize: 1024, sequences: 1, threads });
+  const sequence = context.getSequence();
+  return {
+    async run() {
+      // Like the engine, the sequence keeps the previous prompt's tokens and reuses the common prefix.
+      const completion = new LlamaCompletion({ contextSequence: sequence });
+      let n = 0;
+      const t0 = performance.now();
+      await completion.generateCompletion(PROMPT, { ...sampling, maxTokens: GEN_TOKENS, repeatPenalty: false, onToken: (t) => (n += t.length) });
+      const s = (performance.now() - t0) / 1000;
+      completion.dispose();
+      return n / s;
+    },
+    async close() {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
+}
+
+async function pathVsDirect(name: string, path: string, sha256: string, ledger: Ledger) {
+  const direct = await directRunner(path);
+  const svc = new InferenceService({ engine: await openEngine(path, sha256, 1), audit: ledger, maxTokens: 512 });
+  const d: number[] = [];
+  const p: number[] = [];
+  const device = svc.status().runtime.device;
+  try {
+    // Warm both, then alternate so drifts in machine load hit both alike.
+    await direct.run();
+    await svc.complete({ prompt: PROMPT, maxTokens: 16, ...sampling });
+    for (let i = 0; i < rounds; i++) {
+      d.push(await direct.run());
+      const t0 = performance.now();
+      const r = await svc.complete({ prompt: PROMPT, maxTokens: GEN_TOKENS, ...sampling }, { priority: "high" });
+      p.push(r.usage.completionTokens / ((performance.now() - t0) / 1000));
+    }
+  } finally {
+    await svc.close();
+    await direct.close();
+  }
+  const out = { device, direct_tokens_per_s: r2(median(d)), path_tokens_per_s: r2(median(p)), path_vs_direct: r2(median(p) / median(d)) };
+  say(`[${name}] ${GEN_TOKENS} tokens, median of ${rounds}: direct ${out.direct_tokens_per_s} tok/s, full path ${out.path_tokens_per_s} tok/s, ratio ${out.path_vs_direct}`);
+  return out;
+}
+
+async function auditOverhead(path: string, sha256: string, ledger: Ledger) {
+  // One sequence, one token per request: the records are most of what differs.
+  const withLedger = new InferenceService({ engine: await openEngine(path, sha256, 1), audit: ledger });
+  const without = new InferenceService({ engine: await openEngine(path, sha256, 1), audit: NO_AUDIT });
+  const waits: number[] = [];
+  const lat = { ledger: [] as number[], none: [] as number[] };
+  try {
+    for (let i = 0; i < AUDIT_REQUESTS; i++) {
+      for (const [svc, key] of [[withLedger, "ledger"], [without, "none"]] as const) {
+        const t0 = performance.now();
+        const r = await svc.complete({ prompt: PROMPT, maxTokens: 1, ...sampling });
+        const wall = performance.now() - t0;
+        lat[key].push(wall);
+        // Request record before (auditMs) + outcome record after (wall − totalMs).
+        if (key === "ledger") waits.push(r.timings.auditMs + (wall - r.timings.totalMs));
+      }
+    }
+  } finally {
+    await withLedger.close();
+    await without.close();
+  }
+  const out = {
+    audit_overhead_ms: r2(median(waits)),
+    audit_overhead_p90_ms: r2(pct(waits, 90)),
+    latency_p50_with_ledger_ms: r2(median(lat.ledger)),
+    latency_p50_without_audit_ms: r2(median(lat.none)),
+  };
+  say(
+    `[tiny] audit records, ${AUDIT_REQUESTS} one-token requests: waiting on the two records p50 ${out.audit_overhead_ms} ms, p90 ${out.audit_overhead_p90_ms} ms; ` +
+      `request latency p50 ${out.latency_p50_with_ledger_ms} ms with the ledger, ${out.latency_p50_without_audit_ms} ms with a no-op audit log`,
+  );
+  return out;
+}
+
+async function concurrency(name: string, path: string, sha256: string, ledger: Ledger, contextCount: number) {
+  const svc = new InferenceService({ engine: await openEngine(path, sha256, 4, contextCount), audit: ledger, maxQueued: CONCURRENT });
+  const rssBase = process.memoryUsage().rss;
+  let rssPeak = rssBase;
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 25);
+  try {
+    await svc.complete({ prompt: PROMPT, maxTokens: 8, ...sampling });
+    const singles: number[] = [];
+    for (let i = 0; i < Math.max(2, Math.ceil(rounds / 2)); i++) {
+      const t0 = performance.now();
+      const r = await svc.complete({ prompt: PROMPT, maxTokens: CONC_TOKENS, ...sampling, seed: i });
+      singles.push(r.usage.completionTokens / ((performance.now() - t0) / 1000));
+    }
+    const t0 = performance.now();
+    const rs = await Promise.all(
+      Array.from({ length: CONCURRENT }, (_, i) => svc.complete({ prompt: `${PROMPT}${i}`, maxTokens: CONC_TOKENS, ...sampling, seed: i }, { priority: i % 4 === 0 ? "high" : "normal" })),
+    );
+    const aggregate = rs.reduce((n, r) => n + r.usage.completionTokens, 0) / ((performance.now() - t0) / 1000);
+    const single = median(singles);
+    const out = {
+      single_tokens_per_s: r2(single),
+      aggregate_tokens_per_s: r2(aggregate),
+      concurrency_gain: r2(aggregate / single),
+      rss_growth_mib: r2((rssPeak - rssBase) / 2 ** 20),
+    };
+    say(
+      `[${name}] ${CONCURRENT} concurrent requests × ${CONC_TOKENS} tokens on 4 sequences in ${contextCount} context(s): ${out.aggregate_tokens_per_s} tok/s vs one request ${out.single_tokens_per_s} tok/s, ` +
+        `gain ${out.concurrency_gain}; peak RSS growth ${out.rss_growth_mib} MiB`,
+    );
+    return out;
+  } finally {
+    clearInterval(sampler);
+    await svc.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "sealbox-bench-inference-"));
+  const signerDir = join(dir, "state");
+  try {
+    say(`inference bench: mode ${mode}, ${threads} llama.cpp thread(s), load average ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+    const models: Record<string, { path: string; sha256: string; sizeBytes: number }> = {};
+    for (const [name, opts] of Object.entries(MODELS)) {
+      const path = join(dir, `${name}.gguf`);
+      models[name] = { path, ...(await writeDemoGguf(path, opts)) };
+      say(`model ${name}: ${(models[name]!.sizeBytes / 2 ** 20).toFixed(1)} MiB (${JSON.stringify(opts)})`);
+    }
+    await provisionSoftwareKey(signerDir);
+    const signer = await openSigner(signerDir);
+    const ledger = await openLedger({ stateDir: signerDir, signer });
+    const results: Record<string, unknown> = { mode, threads };
+    try {
+      const tiny = models.tiny!;
+      const large = models.large!;
+      const pvdLarge = await pathVsDirect("large", large.path, large.sha256, ledger);
+      const pvdTiny = await pathVsDirect("tiny", tiny.path, tiny.sha256, ledger);
+      const audit = await auditOverhead(tiny.path, tiny.sha256, ledger);
+      const concLarge = await concurrency("large", large.path, large.sha256, ledger, contexts);
+      const concLargeOne = contexts === 1 ? concLarge : await concurrency("large", large.path, large.sha256, ledger, 1);
+      const concTiny = await concurrency("tiny", tiny.path, tiny.sha256, ledger, contexts);
+      Object.assign(results, {
+        device: pvdLarge.device,
+        path_vs_direct: pvdLarge.path_vs_direct,
+        path_vs_direct_model: "large",
+        tokens_per_s_path: pvdLarge.path_tokens_per_s,
+        tokens_per_s_direct: pvdLarge.direct_tokens_per_s,
+        path_vs_direct_tiny: pvdTiny.path_vs_direct,
+        tokens_per_s_path_tiny: pvdTiny.path_tokens_per_s,
+        tokens_per_s_direct_tiny: pvdTiny.direct_tokens_per_s,
+        ...audit,
+        audit_overhead_model: "tiny",
+        concurrency_gain: concLarge.concurrency_gain,
+        concurrency_gain_model: "large",
+        concurrency_contexts: contexts,
+        concurrency_gain_one_context: concLargeOne.concurrency_gain,
+        concurrency_aggregate_tokens_per_s: concLarge.aggregate_tokens_per_s,
+        concurrency_single_tokens_per_s: concLarge.single_tokens_per_s,
+        concurrency_rss_growth_mib: concLarge.rss_growth_mib,
+        concurrency_gain_tiny: concTiny.concurrency_gain,
+        ledger_records: ledger.size(),
+        load_average_1m: r2(loadavg()[0]!),
+      });
+    } finally {
+      await ledger.close();
+      await signer.close();
+    }
+    process.stdout.write(JSON.stringify(results) + "\n");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
