@@ -24,6 +24,8 @@ import type { Signer } from "./keys/signer.js";
 import { openLedger, SYSTEM_ACTOR, type Ledger } from "./ledger/ledger.js";
 import { isDaemonAlive, readRunMarker, removeRunMarker, writeRunMarker } from "./daemon-run-marker.js";
 import { openNotifier } from "./notify.js";
+import { initialLogLevel, withLevel } from "./config/level-logger.js";
+import { ConfigReloader } from "./config/reloader.js";
 
 export interface Daemon {
   readonly config: Config;
@@ -71,9 +73,17 @@ async function openKey(config: Config, source: string, log: Logger): Promise<Sig
 
 export async function startDaemon(argv: string[], options: { log?: Logger } = {}): Promise<Daemon> {
   const { config, source } = await loadDaemonConfig(argv);
-  const log = options.log ?? createLogger({ component: "sealboxd", minLevel: config.log.level as LogLevel });
+  // log.level (or SEALBOX_LOG_LEVEL) filters; SIGHUP may change it while running.
+  let logLevel: LogLevel = initialLogLevel(config.log.level);
+  const log = withLevel(options.log ?? createLogger({ component: "sealboxd", minLevel: "debug" }), () => logLevel);
   const stateDir = config.paths.state;
   const lifecycle = new Lifecycle();
+  // systemd (Type=notify): STATUS lines while starting, watchdog pings from the event loop from
+  // the start (a loop stalled while starting is caught too), READY once key, ledger and model are up.
+  const notifier = await openNotifier({ log });
+  lifecycle.onClose("notifier", () => notifier.close());
+  notifier.startWatchdog();
+  notifier.status("starting: opening the signing key");
   try {
     // 1. identity
     const box = await readBox(stateDir);
@@ -87,6 +97,7 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
     // 2. key
     const signer = track(lifecycle, log, "key", await openKey(config, source, log));
     // 3. ledger
+    notifier.status("starting: opening the ledger");
     const ledger = track(lifecycle, log, "ledger", await openLedger({ stateDir, signer, boxId: box.box_id, mapSizeBytes: config.ledger.mapSizeBytes, log: log.child("ledger") }));
     if (marker !== undefined) {
       await ledger.append({
@@ -113,12 +124,29 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
     // 4. … further parts open here, each with track(lifecycle, log, name, await openX(...)) …
     // The method table and the role sockets (and the model, loading in the background; --demo-model).
     const { startDaemonInterfaces } = await import("./transports/daemon-interfaces.js");
-    await startDaemonInterfaces({ argv, config, configSource: source, ledger, lifecycle, log });
-
-    const notifier = await openNotifier({ log });
-    lifecycle.onClose("notifier", () => notifier.close());
+    notifier.status("starting: sockets and method table");
+    const ifs = await startDaemonInterfaces({ argv, config, configSource: source, ledger, lifecycle, log });
+    // READY waits for a configured model. Loading (a first CUDA load JIT-compiles) may outlast
+    // TimeoutStartSec: extend it from the event loop while the load runs, for at most 30 minutes.
+    let modelNote = "";
+    if (ifs.slot) {
+      notifier.status(`starting: loading model ${ifs.slot.model.name}`);
+      const extendUntil = Date.now() + 30 * 60_000;
+      notifier.extendTimeout(60_000);
+      const extend = setInterval(() => (Date.now() < extendUntil ? notifier.extendTimeout(60_000) : clearInterval(extend)), 20_000);
+      await ifs.modelLoaded.catch(() => undefined).finally(() => clearInterval(extend));
+      modelNote = ifs.slot.ready ? `; model ${ifs.slot.model.name}` : `; MODEL FAILED TO LOAD (${ifs.slot.model.name})`;
+      if (!ifs.slot.ready) log.error("ready without the configured model: inference answers MODEL_UNAVAILABLE", { model: ifs.slot.model.name });
+    }
 
     // Last registered, first closed: the stop record goes in while the ledger and key are open.
+    // SIGHUP (systemctl reload): the log level applies at once; other changes are named as needing a restart.
+    const keyNote = signer.origin === "software" ? " — SOFTWARE key (development only)" : "";
+    const readyLine = (): string => `ready: ${ledger.size()} records${modelNote}${keyNote}`;
+    const reloader = new ConfigReloader({ argv, running: config, log, notifier, statusLine: readyLine, apply: (next) => void (logLevel = initialLogLevel(next.log.level)) });
+    reloader.listen();
+    lifecycle.onClose("config reloader", () => reloader.close());
+
     let stopReason = "shutdown";
     lifecycle.onClose("daemon.stop record", async () => {
       await ledger.append({ actor: SYSTEM_ACTOR, category: "system", action: "daemon.stop", target: "sealboxd", outcome: "success", details: { pid: process.pid, reason: stopReason } });
@@ -142,10 +170,8 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
           return errors.length === 0 ? 0 : ERRORS_EXIT;
         })()),
     };
-    const keyNote = signer.origin === "software" ? " — SOFTWARE key (development only)" : "";
     log.notice(`sealboxd ready${keyNote}`, { state: stateDir, box: box.box_id, records: ledger.size(), key: signer.name, config: source });
-    notifier.ready(`ready: ${ledger.size()} records${keyNote}`);
-    notifier.startWatchdog();
+    notifier.ready(readyLine());
     return daemon;
   } catch (e) {
     await lifecycle.close((name, error) => log.error("closing after a failed start failed", { part: name, error }));
@@ -163,7 +189,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write("usage: sealboxd [--config FILE] [--state DIR] [--demo-model] [--check-config]\n");
     return 0;
   }
-  const log = createLogger({ component: "sealboxd" });
+  // Unfiltered here: startDaemon filters by log.level, which it reads from the config.
+  const log = createLogger({ component: "sealboxd", minLevel: "debug" });
   let daemon: Daemon;
   try {
     daemon = await startDaemon(argv, { log });
