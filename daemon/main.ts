@@ -191,6 +191,17 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Unfiltered here: startDaemon filters by log.level, which it reads from the config.
   const log = createLogger({ component: "sealboxd", minLevel: "debug" });
+  // Signals are caught from the first moment: one that arrives while starting
+  // stops the daemon as soon as it has started (its start is recorded, then its stop).
+  let signalled: NodeJS.Signals | undefined;
+  let onStarted: ((signal: NodeJS.Signals) => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info("signal", { signal });
+    if (onStarted) onStarted(signal);
+    else signalled ??= signal;
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
   let daemon: Daemon;
   try {
     daemon = await startDaemon(argv, { log });
@@ -202,15 +213,12 @@ export async function main(argv: string[]): Promise<number> {
   // The daemon runs until a signal, even when no part holds the event loop open.
   const keepAlive = setInterval(() => undefined, 1 << 30);
   return new Promise<number>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      log.info("signal", { signal });
+    onStarted = (signal) =>
       void daemon.stop(signal).then((code) => {
         clearInterval(keepAlive);
         resolve(code);
       });
-    };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
+    if (signalled) onStarted(signalled);
   });
 }
 
