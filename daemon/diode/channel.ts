@@ -63,6 +63,9 @@ export type ChannelStatus = {
   sendErrors: number;
   lastError: string | null;
   blocksSent: { live: number; carousel: number };
+  /** Blocks encoded and not yet fully sent, and their frames: the sender's memory, bounded by the interleave depth. */
+  openBlocks: number;
+  queuedFrames: number;
   heartbeatsSent: number;
   /** Bytes a full carousel pass puts on the wire (measured, or estimated before the first pass ends). */
   retainedWireBytes: number;
@@ -363,6 +366,8 @@ export class Channel {
       sendErrors: this.o.link.stats.sendErrors,
       lastError: this.o.link.stats.lastError ?? null,
       blocksSent: { live: this.stats.blocksLive, carousel: this.stats.blocksCarousel },
+      openBlocks: this.interleaver.size,
+      queuedFrames: this.interleaver.pendingPackets,
       heartbeatsSent: this.stats.heartbeats,
       retainedWireBytes: e.retainedWireBytes,
       catchupBoundS: e.catchupBoundS,
