@@ -18,6 +18,7 @@ import type { AuditLog, LedgerReader } from "../ledger/types.js";
 import type { Lifecycle } from "../lifecycle.js";
 import type { Logger } from "../log.js";
 import { prepareDemoModel } from "../rpc/demo-model.js";
+import { createExportPort } from "../rpc/export-port.js";
 import type { BoxInfo, DiodePort, ExportPort, HealthPort } from "../rpc/ports.js";
 import { createBoxMetrics, timedAuditLog, type BoxMetrics } from "./box-metrics.js";
 import { socketsFromConfig, startInterfaces, type Interfaces, type ModelToLoad } from "./start-interfaces.js";
@@ -93,7 +94,7 @@ export async function startDaemonInterfaces(o: DaemonInterfacesOptions): Promise
     models: createModelPort({ stateDir, audit, loadedSha256: () => (slotRef?.ready ? slotRef.model.sha256 : undefined) }),
     ...(o.health ? { health: o.health } : {}),
     ...(o.diode ? { diode: o.diode } : {}),
-    ...(o.exporter ? { exporter: o.exporter } : {}),
+    exporter: o.exporter ?? createExportPort(stateDir),
     ...(o.metricRenderers ? { metricRenderers: o.metricRenderers } : {}),
   });
   slotRef = ifs.slot;

@@ -68,6 +68,8 @@ export interface Interfaces {
   readiness(): Readiness;
   /** Resolves when the model has loaded (or failed; see slot.status()). Immediately without a model. */
   modelLoaded: Promise<void>;
+  /** Adds parts opened after the interfaces (the health monitor, the diode sender, more metrics). */
+  attach(parts: { health?: HealthPort & { check(): unknown }; diode?: DiodePort; exporter?: ExportPort; metricRenderers?: (() => string)[] }): void;
 }
 
 export async function startInterfaces(o: InterfacesOptions): Promise<Interfaces> {
@@ -78,6 +80,7 @@ export async function startInterfaces(o: InterfacesOptions): Promise<Interfaces>
   // The slot is registered before the sockets, so shutdown closes the sockets
   // first (no new calls), then the inference service (running answers end and
   // are recorded) — and the model starts loading only once the sockets answer.
+  let gate: { check(): unknown } | undefined = o.health;
   let slot: InferenceSlot | undefined;
   let startLoading = (): Promise<void> => Promise.resolve();
   if (o.model) {
@@ -103,7 +106,8 @@ export async function startInterfaces(o: InterfacesOptions): Promise<Interfaces>
             engine,
             audit: o.audit,
             ...o.service,
-            ...(o.health ? { healthGate: () => void o.health!.check() } : {}),
+            // Read at each request, so a health monitor attached later gates answers too.
+            healthGate: () => void gate?.check(),
             logger: log.child("inference"),
           });
         })
@@ -158,13 +162,23 @@ export async function startInterfaces(o: InterfacesOptions): Promise<Interfaces>
   addScrapeCollectors(metrics, {
     ...(slot ? { inference: () => slot } : {}),
     ...(o.ledger ? { ledger: () => o.ledger } : {}),
-    ...(o.health ? { health: () => o.health } : {}),
+    health: () => services.health,
     connections: () => server.connections(),
     ready: () => readiness().ready,
   });
   for (const r of o.metricRenderers ?? []) metrics.registry.addRenderer(r);
   const modelLoaded = startLoading();
-  return { table, metrics, server, slot, readiness, modelLoaded };
+  const attach: Interfaces["attach"] = (parts) => {
+    // The method table reads its services object on every call: what is attached here is seen at once.
+    if (parts.health) {
+      services.health = parts.health;
+      gate = parts.health;
+    }
+    if (parts.diode) services.diode = parts.diode;
+    if (parts.exporter) services.exporter = parts.exporter;
+    for (const r of parts.metricRenderers ?? []) metrics.registry.addRenderer(r);
+  };
+  return { table, metrics, server, slot, readiness, modelLoaded, attach };
 }
 
 /**

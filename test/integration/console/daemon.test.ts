@@ -79,8 +79,9 @@ describe("sealboxd --state DIR --demo-model, and the console", () => {
   });
 
   it("a long conversation drops its oldest turns to fit the model's context, and goes on", async () => {
-    // Long noise answers (no --max-tokens) fill the demo model's 1024-token context within two turns.
-    const r = await runSealbox(["chat", "--state", dir], { input: "one\ntwo\nthree\nfour\n", timeoutMs: 120_000 });
+    // Long noise answers (no --max-tokens) fill the demo model's 1024-token context within two turns;
+    // greedy sampling with a fixed seed makes the answers (and so the lengths) the same every run.
+    const r = await runSealbox(["chat", "--state", dir, "--seed", "1", "--temperature", "0"], { input: "one\ntwo\nthree\nfour\n", timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /PROMPT_TOO_LONG/);
     assert.match(r.stdout, /\(older turns dropped to fit the model's context\)/);
@@ -93,6 +94,22 @@ describe("sealboxd --state DIR --demo-model, and the console", () => {
     const t = await runSealbox(["audit", "tail", "--state", dir, "--json", "--from", String(seq), "-n", "1"]);
     assert.equal(t.code, 0, t.stderr);
     assert.equal(JSON.parse(t.stdout.split("\n")[0]!).details.text, "valve 3 closed for maintenance");
+  });
+
+  it("a technician exports over the socket, audited; the bundle verifies offline", async () => {
+    const out = join(dir, "export-1");
+    const r = await request(join(dir, "run", "technician.sock"), "POST", "/sealbox/v1/audit/export", { outDir: out });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json().auditSeq.length, 2);
+    const requested = await request(join(dir, "run", "technician.sock"), "GET", `/sealbox/v1/audit/records/${r.json().auditSeq[0]}`);
+    assert.equal(requested.json().record.outcome, "requested");
+    assert.equal(requested.json().record.target, out);
+    const v = spawnSync(join(REPO, "bin", "sealbox"), ["verify", out, "--key", r.json().vkey], { encoding: "utf8" });
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+    const refused = await request(join(dir, "run", "operator.sock"), "POST", "/sealbox/v1/audit/export", { outDir: join(dir, "export-2") });
+    assert.equal(refused.status, 403);
+    const st = await runSealbox(["status", "--state", dir]);
+    assert.match(st.stdout, new RegExp(`last export: \\S+ \\(record #\\d+, ${out.replace(/[/.]/g, "\\$&")}\\)`));
   });
 
   it("stops cleanly on SIGTERM and removes its sockets", async () => {

@@ -160,4 +160,31 @@ describe("interfaces over the real engine and the demo model", () => {
     assert.equal(count("sealbox_inference_queue_depth"), 0);
     assert.match(m, /^sealbox_model_loaded\{sha256="[0-9a-f]{64}",state="ready"\} 1$/m);
   });
+
+  it("a health monitor attached later gates answers (HEALTH_CRITICAL) and shows in status and metrics", async () => {
+    const { SealboxError } = await import("../../../daemon/errors.js");
+    let critical = true;
+    ifs.attach({
+      health: {
+        status: () => ({ state: critical ? "critical" : "ok", reasons: critical ? [{ code: "gpu.fault.gpu-lost", severity: "critical", source: "gpu", message: "GPU is lost" }] : [], gpu: { gpus: [], faults: critical ? [{ message: "GPU is lost" }] : [] } }),
+        check: () => {
+          if (critical) throw new SealboxError("HEALTH_CRITICAL", "the box's health is critical: GPU is lost");
+          return { state: "ok", cpuFallback: false };
+        },
+      },
+      diode: { status: () => ({ enabled: true, running: true, head: 5 }) },
+    });
+    const refused = await request(sock("operator"), "POST", "/sealbox/v1/ask", { prompt: "hi", maxTokens: 4 });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.json().error.code, "HEALTH_CRITICAL");
+    const st = (await request(sock("operator"), "GET", "/sealbox/v1/status")).json();
+    assert.equal(st.health.state, "critical");
+    assert.equal(st.diode.head, 5);
+    const m = (await request(sock("operator"), "GET", "/metrics")).text;
+    assert.match(m, /^sealbox_health_state\{state="critical"\} 1$/m);
+    assert.match(m, /^sealbox_gpu_health 0$/m);
+    critical = false;
+    const ok = await request(sock("operator"), "POST", "/sealbox/v1/ask", { prompt: "hi", maxTokens: 4 });
+    assert.equal(ok.status, 200, ok.text);
+  });
 });
