@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { ERRORS, SealboxError, toSealboxError } from "../errors.js";
 import { FHS_STATE_DIR } from "../config/types.js";
 import { InferenceEngine } from "../inference/engine.js";
+import { sha256File } from "../inference/model-file.js";
 import { resolveModel } from "../inference/models.js";
 import { INFERENCE_CATEGORY } from "../inference/provenance.js";
 import { planReplay, promptFromText, type ReplayPlan } from "../inference/replay-plan.js";
@@ -20,6 +21,7 @@ import { engineOptionsFor, replay, type ReplayReport } from "../inference/replay
 import type { InferenceMode } from "../inference/runtime.js";
 import { openLedgerReader } from "../ledger/reader.js";
 import type { AuditRecord, LedgerReader } from "../ledger/types.js";
+import { demoModelPath } from "../rpc/demo-model.js";
 import { defaultStateDir } from "./model-ledger.js";
 
 const USAGE = `usage: sealbox audit replay SEQ [--state DIR] [--prompt-file FILE] [--model PATH] [--mode cpu|cuda] [--threads N] [--json]
@@ -33,7 +35,8 @@ answer diverged (exit status 0 when identical, 1 when not).
                       chat: a JSON array of {role, content} (or {"messages": …});
                       completion: the exact prompt text; embedding: a JSON array of strings.
                       It is checked against the recorded SHA-256 first.
-  --model PATH        the model file (default: the box's store, by the recorded SHA-256)
+  --model PATH        the model file (default: the box's store, by the recorded SHA-256,
+                      or the daemon's generated demo model if it is the one recorded)
   --mode MODE         cpu or cuda (default: as recorded)
   --threads N         CPU threads (default: as recorded)
   --state DIR         the box's state directory (default: $SEALBOX_STATE, else ${FHS_STATE_DIR})
@@ -86,11 +89,15 @@ function formatReport(r: ReplayReport): string {
   return lines.join("\n") + "\n";
 }
 
+/** The model file: --model, else the store (by SHA-256), else the daemon's generated demo model if it is the one recorded. */
 async function locateModel(plan: ReplayPlan, stateDir: string, given: string | undefined): Promise<string> {
   if (given) return given;
   try {
     return (await resolveModel(stateDir, plan.modelSha256)).path;
   } catch (e) {
+    const demo = demoModelPath(stateDir);
+    const demoSha = await sha256File(demo).catch(() => undefined);
+    if (demoSha === plan.modelSha256) return demo;
     const err = toSealboxError(e);
     throw new SealboxError(err.code, `${err.message} — the record names model ${plan.modelSha256}; give its file with --model PATH`, { cause: e });
   }

@@ -172,6 +172,20 @@ describe("audit replay", () => {
     assert.equal((await run(["1", "--mode", "vulkan"])).code, 64);
   });
 
+  it("finds the daemon's generated demo model in the state directory when it is the recorded one", async () => {
+    const { copyFile, mkdir } = await import("node:fs/promises");
+    const { demoModelPath } = await import("../../../daemon/rpc/demo-model.js");
+    await mkdir(join(dir, "models", "demo"), { recursive: true });
+    await copyFile(model.path, demoModelPath(dir));
+    try {
+      const r = await run([String(stored.audit.requestSeq), "--state", dir, "--threads", "1", "--json"]);
+      assert.equal(r.code, 0, r.out);
+      assert.equal(JSON.parse(r.out).identical, true);
+    } finally {
+      await rm(join(dir, "models", "demo"), { recursive: true, force: true });
+    }
+  });
+
   it("shows its usage with --help", async () => {
     const r = await run(["--help"]);
     assert.equal(r.code, 0);
