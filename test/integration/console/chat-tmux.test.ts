@@ -4,6 +4,9 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 
@@ -12,11 +15,12 @@ import { SEALBOX, startBoxProcess, type BoxProcess } from "../../helpers/console
 const exec = promisify(execFile);
 
 describe("sealbox chat in a terminal (tmux)", () => {
-  const server = `sealbox-test-${process.pid}`;
   const session = "chat";
   let box: BoxProcess;
+  // A private tmux server on a socket in our own temp dir (removed afterwards), never the user's.
+  let tmuxDir: string;
 
-  const tmux = async (...args: string[]): Promise<string> => (await exec("tmux", ["-L", server, ...args])).stdout;
+  const tmux = async (...args: string[]): Promise<string> => (await exec("tmux", ["-S", join(tmuxDir, `sealbox-test-${process.pid}.sock`), ...args])).stdout;
   const screen = (): Promise<string> => tmux("capture-pane", "-p", "-t", session);
   const keys = (...k: string[]): Promise<string> => tmux("send-keys", "-t", session, ...k);
 
@@ -33,6 +37,7 @@ describe("sealbox chat in a terminal (tmux)", () => {
   }
 
   before(async () => {
+    tmuxDir = await mkdtemp(join(tmpdir(), "sealbox-tmux-"));
     box = await startBoxProcess(120); // slow enough to interrupt mid-answer
     // A private tmux server; the shell command keeps the pane after chat exits so its last words can be read.
     await tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", `${SEALBOX} chat --state ${box.dir}; echo "[chat exited $?]"; sleep 60`);
@@ -41,6 +46,7 @@ describe("sealbox chat in a terminal (tmux)", () => {
   after(async () => {
     await tmux("kill-server").catch(() => undefined);
     await box.stop();
+    await rm(tmuxDir, { recursive: true, force: true });
   });
 
   it("opens with a banner and a prompt", async () => {
