@@ -14,12 +14,13 @@
 // any, covers it.
 
 import { randomInt, randomUUID } from "node:crypto";
-import { SealboxError, toSealboxError } from "../errors.js";
-import type { Actor, AppendReceipt, AuditEvent, AuditLog, JsonValue } from "../ledger/types.js";
+import { SealboxError } from "../errors.js";
+import type { Actor, AuditLog, JsonValue } from "../ledger/types.js";
 import type { Logger } from "../log.js";
-import type { InferenceEngine, GenerateOutput, PreparedPrompt, SamplingParams, ChatMessage } from "./engine.js";
-import { outcomeEvent, promptSha256, requestEvent, type EndedBy, type EngineSettings, type RequestKind } from "./provenance.js";
-import { RequestQueue, isPriority, type Lease, type Priority, type QueueStats, type Ticket } from "./queue.js";
+import { runAudited, type Active, type Admitted, type AuditedRunDeps, type StopCause, type WorkResult } from "./audited-run.js";
+import type { InferenceEngine, PreparedPrompt, ChatMessage } from "./engine.js";
+import { promptSha256, type EndedBy } from "./provenance.js";
+import { RequestQueue, isPriority, type QueueStats } from "./queue.js";
 import {
   checkDeadline,
   checkMaxTokens,
@@ -89,37 +90,6 @@ export interface InferenceStatus {
 const DEFAULT_ACTOR: Actor = { role: "operator", transport: "internal", peer: "-" };
 const DEFAULT_SAMPLING: SamplingDefaults = { temperature: 0.7, topK: 40, topP: 0.95, minP: 0.05 };
 
-type StopCause = "cancelled" | "deadline" | "shutdown";
-
-/** One request in flight: its stop switch and its completion, for close(). */
-interface Active {
-  stop: AbortController;
-  done: Promise<unknown>;
-}
-
-interface Admitted {
-  requestId: string;
-  kind: RequestKind;
-  actor: Actor;
-  priority: Priority;
-  deadlineMs: number;
-  promptSha256: string;
-  promptTokens: number;
-  /** The prompt (completion), messages (chat) or inputs (embedding). */
-  prompt: string | readonly ChatMessage[] | readonly string[];
-  sampling?: SamplingParams;
-  maxTokens?: number;
-  stop?: string[];
-  jsonSchema?: JsonValue;
-}
-
-interface WorkResult<T> {
-  value: T;
-  endedBy: EndedBy;
-  output?: GenerateOutput;
-  vectors?: number[][];
-}
-
 export class InferenceService {
   private readonly engine: InferenceEngine;
   private readonly audit: AuditLog;
@@ -132,6 +102,7 @@ export class InferenceService {
   private readonly queue: RequestQueue;
   private readonly embedQueue: RequestQueue;
   private readonly active = new Map<string, Active>();
+  private readonly deps: AuditedRunDeps;
   private closing: Promise<void> | undefined;
 
   constructor(options: InferenceServiceOptions) {
@@ -160,6 +131,7 @@ export class InferenceService {
     const maxQueued = options.maxQueued ?? this.engine.info.sequences * 4;
     this.queue = new RequestQueue({ slots: this.engine.info.sequences, maxQueued });
     this.embedQueue = new RequestQueue({ slots: 1, maxQueued, initialServiceMs: 200 });
+    this.deps = { audit: this.audit, engineInfo: this.engine.info, storeText: this.storeText, active: this.active, ...(this.logger ? { logger: this.logger } : {}) };
   }
 
   /** A chat turn: the messages through the model's chat template, the answer streamed to onToken. */
@@ -196,7 +168,7 @@ export class InferenceService {
       promptTokens,
       prompt: inputs,
     };
-    const r = await this.runAudited(admitted, this.embedQueue, opts, async (signal): Promise<WorkResult<{ vectors: number[][]; generateMs: number }>> => {
+    const r = await runAudited(this.deps, admitted, this.embedQueue, opts, async (signal): Promise<WorkResult<{ vectors: number[][]; generateMs: number }>> => {
       const t0 = performance.now();
       const vectors: number[][] = [];
       for (const input of inputs) {
@@ -329,7 +301,7 @@ export class InferenceService {
       ...(params.jsonSchema === undefined ? {} : { jsonSchema: params.jsonSchema }),
     };
     const onToken = opts.onToken;
-    const r = await this.runAudited(admitted, this.queue, opts, async (signal, cancel) => {
+    const r = await runAudited(this.deps, admitted, this.queue, opts, async (signal, cancel) => {
       // A consumer that throws has gone away: stop generating for it, keep what was made.
       const onText = onToken
         ? (text: string): void => {
@@ -371,162 +343,4 @@ export class InferenceService {
     return result;
   }
 
-  /**
-   * The provenance skeleton shared by every kind of request: queue, request
-   * record, deadline and cancellation, the work, outcome record.
-   */
-  private async runAudited<T>(
-    a: Admitted,
-    queue: RequestQueue,
-    opts: CallOptions,
-    work: (signal: AbortSignal, cancel: () => void) => Promise<WorkResult<T>>,
-  ): Promise<{ value: T | undefined; endedBy: EndedBy; requestSeq: number; outcomeSeq: number; timings: { queueMs: number; totalMs: number; auditMs: number } }> {
-    const arrival = performance.now();
-    const ticket: Ticket = queue.enter(a.requestId, a.priority);
-    const stop = new AbortController();
-    let settle!: () => void;
-    this.active.set(a.requestId, { stop, done: new Promise<void>((r) => (settle = r)) });
-    const onCallerAbort = (): void => stop.abort("cancelled" satisfies StopCause);
-    opts.signal?.addEventListener("abort", onCallerAbort, { once: true });
-    const deadline = setTimeout(() => stop.abort("deadline" satisfies StopCause), a.deadlineMs);
-    let lease: Lease | undefined;
-    try {
-      this.notify(() => opts.onQueued?.(a.requestId, ticket.position() ?? 0), a.requestId);
-
-      // Write-ahead: nothing runs until the request record is durable.
-      const t0 = performance.now();
-      let requestReceipt: AppendReceipt;
-      try {
-        requestReceipt = await this.audit.append(requestEvent(this.requestFacts(a)));
-      } catch (e) {
-        ticket.cancel();
-        throw toSealboxError(e, "LEDGER_WRITE_FAILED");
-      }
-      const auditMs = performance.now() - t0;
-      this.notify(() => opts.onAudit?.(requestReceipt.seq), a.requestId);
-
-      let endedBy: EndedBy;
-      let value: T | undefined;
-      let result: WorkResult<T> | undefined;
-      let error: SealboxError | undefined;
-      const stopped = new Promise<"stopped">((resolve) => {
-        if (stop.signal.aborted) resolve("stopped");
-        else stop.signal.addEventListener("abort", () => resolve("stopped"), { once: true });
-      });
-      const grant = await Promise.race([ticket.granted.then((l) => ({ lease: l }), (e: unknown) => ({ refused: toSealboxError(e) })), stopped]);
-      const queueMs = performance.now() - arrival;
-      if (grant === "stopped") {
-        ticket.cancel();
-        if (stop.signal.reason === "shutdown") {
-          // Never started: refused like the rest of the line, not "cancelled" with an empty answer.
-          endedBy = "refused";
-          error = new SealboxError("MODEL_UNAVAILABLE", "the inference service is shutting down");
-        } else endedBy = this.causeOf(stop.signal);
-      } else if ("refused" in grant) {
-        endedBy = "refused";
-        error = grant.refused;
-      } else {
-        lease = grant.lease;
-        if (stop.signal.aborted) endedBy = this.causeOf(stop.signal);
-        else {
-          try {
-            result = await work(stop.signal, onCallerAbort);
-            value = result.value;
-            endedBy = stop.signal.aborted ? this.causeOf(stop.signal) : result.endedBy;
-          } catch (e) {
-            error = toSealboxError(e, "INFERENCE_FAILED");
-            endedBy = "error";
-          }
-        }
-        lease.release();
-        lease = undefined;
-      }
-      const totalMs = performance.now() - arrival;
-      const generateMs = result?.output?.generateMs ?? 0;
-      const outcome: AuditEvent = outcomeEvent({
-        requestId: a.requestId,
-        requestSeq: requestReceipt.seq,
-        kind: a.kind,
-        actor: a.actor,
-        endedBy,
-        ...(result?.output ? { stopReason: result.output.stopReason } : {}),
-        modelSha256: this.engine.info.model.sha256,
-        runtime: this.engine.info.runtime,
-        ...(a.sampling ? { sampling: a.sampling } : {}),
-        promptSha256: a.promptSha256,
-        promptTokens: a.promptTokens,
-        ...(result?.output ? { output: { text: result.output.text, tokens: result.output.tokens } } : {}),
-        ...(result?.vectors ? { vectors: result.vectors } : {}),
-        timings: {
-          queueMs,
-          ...(result?.output?.firstTokenMs === undefined ? {} : { firstTokenMs: result.output.firstTokenMs }),
-          generateMs,
-          totalMs,
-          auditMs,
-        },
-        storeText: this.storeText,
-        ...(error ? { error: { code: error.code, message: error.message } } : {}),
-      });
-      const outcomeReceipt = await this.audit.append(outcome).catch((e: unknown) => {
-        const err = toSealboxError(e, "LEDGER_WRITE_FAILED");
-        this.logger?.error("outcome record refused by the ledger: answer withheld", { requestId: a.requestId, requestSeq: requestReceipt.seq, code: err.code });
-        throw err;
-      });
-      if (error) {
-        throw new SealboxError(error.code, error.message, {
-          cause: error,
-          details: { ...error.details, requestId: a.requestId, requestSeq: requestReceipt.seq, outcomeSeq: outcomeReceipt.seq },
-        });
-      }
-      return { value, endedBy, requestSeq: requestReceipt.seq, outcomeSeq: outcomeReceipt.seq, timings: { queueMs, totalMs, auditMs } };
-    } finally {
-      lease?.release();
-      clearTimeout(deadline);
-      opts.signal?.removeEventListener("abort", onCallerAbort);
-      this.active.delete(a.requestId);
-      settle();
-    }
-  }
-
-  /** Calls a caller's notification hook; its failure is the caller's, logged, and does not stop the request. */
-  private notify(hook: () => void, requestId: string): void {
-    try {
-      hook();
-    } catch (e) {
-      this.logger?.warn("a request's notification hook threw", { requestId, error: e });
-    }
-  }
-
-  private causeOf(signal: AbortSignal): EndedBy {
-    return signal.reason === "deadline" ? "deadline" : "cancelled";
-  }
-
-  private requestFacts(a: Admitted): Parameters<typeof requestEvent>[0] {
-    const info = this.engine.info;
-    const engine: EngineSettings = {
-      mode: info.runtime.mode,
-      contextSize: info.contextSize,
-      sequences: info.sequences,
-      batchSize: info.batchSize,
-      contexts: info.contexts,
-      threads: info.runtime.threads,
-      deterministic: info.deterministic,
-    };
-    return {
-      requestId: a.requestId,
-      kind: a.kind,
-      actor: a.actor,
-      modelSha256: info.model.sha256,
-      promptSha256: a.promptSha256,
-      promptTokens: a.promptTokens,
-      ...(this.storeText ? { prompt: a.prompt } : {}),
-      ...(a.sampling ? { sampling: a.sampling } : {}),
-      ...(a.maxTokens === undefined ? {} : { maxTokens: a.maxTokens }),
-      ...(a.stop === undefined ? {} : { stop: a.stop }),
-      ...(a.jsonSchema === undefined ? {} : { jsonSchema: a.jsonSchema }),
-      priority: a.priority,
-      deadlineMs: a.deadlineMs,
-      engine,
-    };
-  }
 }
