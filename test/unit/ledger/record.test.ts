@@ -159,3 +159,24 @@ test("a record encoded in parts (head, seq, tail) is byte-identical to encodeRec
   const big = encodeRecordParts({ ...rec(), details: { pad: "x".repeat(MAX_RECORD_BYTES) } });
   assert.equal(code(() => assembleRecord(big, 1)), "RECORD_TOO_LARGE");
 });
+
+test("the fast canonical check never accepts what the exact one refuses (integer-like keys, escapes)", () => {
+  // Canonical with integer-like keys, which V8 reorders numerically: must still decode.
+  const r = rec({ details: { "1": 1, "10": 2, "9": 3, a: { "2": 0, "11": 0 } } });
+  const bytes = encodeRecord(r);
+  assert.match(Buffer.from(bytes).toString(), /"1":1,"10":2,"9":3/);
+  assert.deepEqual(decodeRecord(bytes), r);
+  const good = Buffer.from(bytes).toString();
+  const bad: [string, string][] = [
+    ["numeric key order", good.replace('"1":1,"10":2,"9":3', '"1":1,"9":3,"10":2')],
+    ["escaped emoji (canonical form is the raw character)", Buffer.from(encodeRecord(rec({ target: "\ud83d\ude00" }))).toString().replace("\ud83d\ude00", "\\ud83d\\ude00")],
+    ["escaped lone surrogate", good.replace('"sha256:ab"', '"\\ud800"')],
+    ["escaped slash", good.replace('"sha256:ab"', '"a\\/b"')],
+    ["upper-case hex escape", Buffer.from(encodeRecord(rec({ target: "\u001f" }))).toString().replace("\\u001f", "\\u001F")],
+    ["exponent form", good.replace('"tokens"', '"tokens"').replace('"seq":7', '"seq":7e0')],
+  ];
+  for (const [why, text] of bad) {
+    assert.notEqual(text, good, `${why}: the variant differs`);
+    assert.equal(code(() => decodeRecord(Buffer.from(text))), "RECORD_INVALID", why);
+  }
+});
