@@ -21,7 +21,7 @@ import { parseHeartbeat } from "./heartbeat.js";
 import { bytesEqual, CompactRange, leafHashOf } from "./merkle-range.js";
 import { verifyCheckpoint, verifyHeartbeatNote, type NoteVerifier, type VerifiedCheckpoint } from "./notes.js";
 import type { PendingStore } from "./pending-store.js";
-import type { ReceiverEvent, ReceiverOutput } from "./receiver-output.js";
+import type { BundleView, ReceiverEvent, ReceiverOutput } from "./receiver-output.js";
 import type { LastHeartbeat, ReceiverState } from "./receiver-state.js";
 
 export interface ReceiverCoreOptions {
@@ -263,8 +263,11 @@ export class ReceiverCore {
     }
     if (!this.rootMatches(cr, cp, block)) return;
     // Verified: every entry below end is proven and consistent with what was accepted before.
+    if (this.s.box === null) this.s.box = boxOf(block.records[head - first]!);
     for (let i = head - first; i < block.records.length; i++) this.o.output.appendEntry(first + i, block.records[i]!);
     this.s.head = end;
+    this.s.origin ??= cp.origin;
+    this.s.headProof = { note: cp.note, size: cp.size, right: block.right.map(b64) };
     this.frontier = cr;
     this.lastProgressMs = this.now();
     this.count("entries_written", end - head);
@@ -333,6 +336,7 @@ export class ReceiverCore {
     this.s.unrecoverable.push([0, first]);
     this.s.base = first;
     this.s.head = first;
+    this.s.baseLeft = block.left.map(b64);
     this.frontier = CompactRange.of(first, block.left);
     this.dirty = true;
     return true;
@@ -345,6 +349,7 @@ export class ReceiverCore {
     this.acceptedRoots.set(cp.size, cp.rootHash);
     if (this.acceptedRoots.size > MAX_ACCEPTED_ROOTS) this.acceptedRoots.delete(this.acceptedRoots.keys().next().value as number);
     this.o.output.acceptCheckpoint(cp.size, cp.note);
+    if (cp.size === this.s.head) this.s.headProof = { note: cp.note, size: cp.size, right: [] };
     this.count("checkpoints_accepted");
     this.dirty = true;
   }
@@ -513,6 +518,13 @@ export class ReceiverCore {
     this.tick(true);
   }
 
+  /** What bundle.json should say about the entries written, or undefined before the first. */
+  bundleView(vkey: string): BundleView | undefined {
+    const s = this.s;
+    if (s.headProof === null || s.origin === null || s.head === s.base) return undefined;
+    return { origin: s.origin, box: s.box ?? "", vkey, from: s.base, to: s.head, proof: s.headProof, left: s.baseLeft };
+  }
+
   /** The state to persist (after the output was flushed). */
   snapshot(): ReceiverState {
     const s = this.s;
@@ -543,5 +555,18 @@ export class ReceiverCore {
 
   close(): void {
     this.pool.clear();
+  }
+}
+
+function b64(h: Uint8Array): string {
+  return Buffer.from(h).toString("base64");
+}
+
+function boxOf(record: Uint8Array): string | null {
+  try {
+    const r = JSON.parse(Buffer.from(record).toString("utf8")) as { box?: unknown };
+    return typeof r.box === "string" ? r.box : null;
+  } catch {
+    return null;
   }
 }

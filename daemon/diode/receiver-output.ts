@@ -1,40 +1,63 @@
-// The receiver's output directory: verified entries (JSON lines, and RFC 5424
-// syslog lines), the latest accepted checkpoint, every accepted checkpoint,
-// and the event log. Entries are buffered and reach disk at flush(), which
-// fsyncs before the state that counts them is saved; on restart, the files
-// are cut back to the lengths that state recorded, so an interrupted write
-// never leaves an entry the state does not vouch for. Layout: docs/diode.md.
+// The receiver's output directory. It is an audit bundle in the format
+// `sealbox audit export` writes and `sealbox verify` reads (docs/formats.md):
+//
+//   records.jsonl      verified entries [base, head), each its exact leaf bytes + "\n"
+//   checkpoint         a signed checkpoint of size S ≥ head that proves them
+//   bundle.json        from = base, to = head, tree_size = S, and the hashes
+//                      joining the records to that checkpoint
+//
+// plus what the diode adds: syslog.log (one RFC 5424 line per entry),
+// checkpoints.jsonl (every checkpoint accepted, in order), events.jsonl, and
+// state.json (receiver-state.ts). Entries are buffered and reach disk at
+// flush(), which fsyncs them before the checkpoint, bundle.json and the state
+// that count them are replaced; on restart the append-only files are cut
+// back to the lengths the state recorded, so an interrupted write never
+// leaves an entry the state does not vouch for. Layout: docs/diode.md.
 
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { SealboxError } from "../errors.js";
 import { syslogLine } from "./syslog.js";
 
-export const ENTRIES_FILE = "entries.jsonl";
+export const RECORDS_FILE = "records.jsonl";
 export const SYSLOG_FILE = "syslog.log";
 export const CHECKPOINTS_FILE = "checkpoints.jsonl";
 export const CHECKPOINT_FILE = "checkpoint";
+export const BUNDLE_FILE = "bundle.json";
 export const EVENTS_FILE = "events.jsonl";
 
 /** Bytes of each append-only file that the saved state vouches for. */
-export type OutputSizes = { entries: number; syslog: number; checkpoints: number };
+export type OutputSizes = { records: number; syslog: number; checkpoints: number };
 
 export type ReceiverEvent = { type: string; time: string } & Record<string, unknown>;
+
+/** What bundle.json and the checkpoint file say about the records written so far. */
+export interface BundleView {
+  origin: string;
+  box: string;
+  vkey: string;
+  from: number;
+  to: number;
+  /** The checkpoint proving [from, to): its note and size, and the hashes covering [to, size). */
+  proof: { note: string; size: number; right: string[] };
+  /** Compact range of [0, from) (empty when from is 0). */
+  left: string[];
+}
 
 const FLUSH_AT_BYTES = 4 * 1024 * 1024;
 
 export class ReceiverOutput {
-  private entriesBuf: Buffer[] = [];
+  private recordsBuf: Buffer[] = [];
   private syslogBuf: Buffer[] = [];
   private bufferedBytes = 0;
-  private checkpointNote: string | undefined;
   private checkpointLines: string[] = [];
   private sizes: OutputSizes;
+  private writtenBundle = "";
   private closed = false;
 
   private constructor(
     readonly dir: string,
-    private readonly fds: { entries: number; syslog: number; checkpoints: number; events: number },
+    private readonly fds: { records: number; syslog: number; checkpoints: number; events: number },
     sizes: OutputSizes,
   ) {
     this.sizes = sizes;
@@ -43,13 +66,15 @@ export class ReceiverOutput {
   /** Opens the directory; with `sizes`, cuts each file back to them (and refuses files shorter than them). */
   static open(dir: string, sizes: OutputSizes | undefined): ReceiverOutput {
     mkdirSync(dir, { recursive: true, mode: 0o750 });
-    const want = sizes ?? { entries: 0, syslog: 0, checkpoints: 0 };
+    const want = sizes ?? { records: 0, syslog: 0, checkpoints: 0 };
+    const opened: number[] = [];
     const open = (name: string, keep: number | undefined): number => {
       const fd = openSync(join(dir, name), "a+", 0o640);
+      opened.push(fd);
       if (keep !== undefined) {
         const have = fstatSync(fd).size;
         if (have < keep) {
-          closeSync(fd);
+          for (const f of opened) closeSync(f);
           throw new SealboxError("DIODE_ERROR", `${join(dir, name)} is ${have} bytes but the receiver's state vouches for ${keep}: the output was changed outside the receiver; move it aside and start again`);
         }
         if (have > keep) ftruncateSync(fd, keep);
@@ -57,7 +82,7 @@ export class ReceiverOutput {
       return fd;
     };
     const fds = {
-      entries: open(ENTRIES_FILE, want.entries),
+      records: open(RECORDS_FILE, want.records),
       syslog: open(SYSLOG_FILE, want.syslog),
       checkpoints: open(CHECKPOINTS_FILE, want.checkpoints),
       events: open(EVENTS_FILE, undefined),
@@ -71,15 +96,14 @@ export class ReceiverOutput {
     line.set(record, 0);
     line[record.length] = 0x0a;
     const sys = Buffer.from(syslogLine(record, seq) + "\n", "utf8");
-    this.entriesBuf.push(line);
+    this.recordsBuf.push(line);
     this.syslogBuf.push(sys);
     this.bufferedBytes += line.length + sys.length;
     if (this.bufferedBytes >= FLUSH_AT_BYTES) this.writeBuffers();
   }
 
-  /** A checkpoint verified against the entries: written (after the entries it covers) at the next flush. */
+  /** A checkpoint verified against the entries: appended to checkpoints.jsonl at the next flush. */
   acceptCheckpoint(size: number, note: string): void {
-    this.checkpointNote = note;
     this.checkpointLines.push(JSON.stringify({ size, note }) + "\n");
   }
 
@@ -89,23 +113,27 @@ export class ReceiverOutput {
   }
 
   private writeBuffers(): void {
-    if (this.entriesBuf.length === 0) return;
-    const e = Buffer.concat(this.entriesBuf);
+    if (this.recordsBuf.length === 0) return;
+    const r = Buffer.concat(this.recordsBuf);
     const s = Buffer.concat(this.syslogBuf);
-    writeAll(this.fds.entries, e);
+    writeAll(this.fds.records, r);
     writeAll(this.fds.syslog, s);
-    this.sizes.entries += e.length;
+    this.sizes.records += r.length;
     this.sizes.syslog += s.length;
-    this.entriesBuf = [];
+    this.recordsBuf = [];
     this.syslogBuf = [];
     this.bufferedBytes = 0;
   }
 
-  /** Writes and fsyncs everything queued; returns the sizes the state may now vouch for. */
-  flush(): OutputSizes {
+  /**
+   * Writes and fsyncs everything queued, then replaces the checkpoint and
+   * bundle.json to describe exactly the records on disk. Returns the sizes
+   * the state may now vouch for.
+   */
+  flush(bundle: BundleView | undefined): OutputSizes {
     if (this.closed) return { ...this.sizes };
     this.writeBuffers();
-    fsyncSync(this.fds.entries);
+    fsyncSync(this.fds.records);
     fsyncSync(this.fds.syslog);
     if (this.checkpointLines.length > 0) {
       const c = Buffer.from(this.checkpointLines.join(""), "utf8");
@@ -114,11 +142,30 @@ export class ReceiverOutput {
       this.sizes.checkpoints += c.length;
       this.checkpointLines = [];
     }
-    if (this.checkpointNote !== undefined) {
-      const path = join(this.dir, CHECKPOINT_FILE);
-      writeFileSync(`${path}.tmp`, this.checkpointNote, { mode: 0o640 });
-      renameSync(`${path}.tmp`, path);
-      this.checkpointNote = undefined;
+    if (bundle !== undefined) {
+      const manifest = JSON.stringify(
+        {
+          format: "sealbox-audit-bundle",
+          version: 1,
+          origin: bundle.origin,
+          box: bundle.box,
+          vkey: bundle.vkey,
+          tree_size: bundle.proof.size,
+          from: bundle.from,
+          to: bundle.to,
+          left: bundle.left,
+          right: bundle.proof.right,
+          exported_at: "",
+        },
+        null,
+        2,
+      );
+      // Rewritten only when it changes (exported_at aside): an idle receiver does not churn the disk.
+      if (manifest !== this.writtenBundle) {
+        replaceFile(join(this.dir, CHECKPOINT_FILE), bundle.proof.note);
+        replaceFile(join(this.dir, BUNDLE_FILE), manifest.replace('"exported_at": ""', `"exported_at": ${JSON.stringify(new Date().toISOString())}`) + "\n");
+        this.writtenBundle = manifest;
+      }
     }
     return { ...this.sizes };
   }
@@ -128,6 +175,11 @@ export class ReceiverOutput {
     this.closed = true;
     for (const fd of Object.values(this.fds)) closeSync(fd);
   }
+}
+
+function replaceFile(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text, { mode: 0o640 });
+  renameSync(`${path}.tmp`, path);
 }
 
 function writeAll(fd: number, b: Buffer): void {

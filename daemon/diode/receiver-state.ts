@@ -22,6 +22,12 @@ export type ReceiverState = {
   frontier: string[];
   /** The latest accepted checkpoint (its size ≤ head). */
   checkpoint: { size: number; root: string } | null;
+  /** The checkpoint that proves [base, head) (size ≥ head), with the hashes covering [head, size): what bundle.json states. */
+  headProof: { note: string; size: number; right: string[] } | null;
+  /** Compact range of [0, base), base64 (empty unless the output starts after entry 0). */
+  baseLeft: string[];
+  /** The box id, from the first entry written. */
+  box: string | null;
   /** Recent accepted checkpoints [size, base64 root], to check old checkpoints that turn up again. */
   acceptedRoots: [number, string][];
   senderEpoch: string | null;
@@ -50,6 +56,9 @@ export function freshState(): ReceiverState {
     head: 0,
     frontier: [],
     checkpoint: null,
+    headProof: null,
+    baseLeft: [],
+    box: null,
     acceptedRoots: [],
     senderEpoch: null,
     senderHead: null,
@@ -58,7 +67,7 @@ export function freshState(): ReceiverState {
     missing: [],
     pending: [],
     unrecoverable: [],
-    files: { entries: 0, syslog: 0, checkpoints: 0 },
+    files: { records: 0, syslog: 0, checkpoints: 0 },
     counters: {},
     updatedAt: new Date().toISOString(),
   };
@@ -78,9 +87,12 @@ export function loadReceiverState(dir: string): ReceiverState | undefined {
     const s = JSON.parse(text) as ReceiverState;
     const okInt = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
     if (s.version !== 1 || !okInt(s.head) || !okInt(s.base) || s.base > s.head || !Array.isArray(s.frontier)) throw new Error("unexpected shape");
-    if (!s.files || !okInt(s.files.entries) || !okInt(s.files.syslog) || !okInt(s.files.checkpoints)) throw new Error("bad file sizes");
+    if (!s.files || !okInt(s.files.records) || !okInt(s.files.syslog) || !okInt(s.files.checkpoints)) throw new Error("bad file sizes");
     if (s.senderEpoch !== null && !/^\d{1,20}$/.test(s.senderEpoch)) throw new Error("bad epoch");
     s.acceptedRoots ??= [];
+    s.headProof ??= null;
+    s.baseLeft ??= [];
+    s.box ??= null;
     s.counters ??= {};
     return s;
   } catch (e) {

@@ -152,8 +152,9 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
   let serialPort: { close(cb?: (e: Error | null) => void): void; isOpen: boolean } | undefined;
   const timers: NodeJS.Timeout[] = [];
 
+  const vkey = o.vkey.trim();
   const flush = (): void => {
-    state.files = output.flush();
+    state.files = output.flush(core.bundleView(vkey));
     saveState(o.outDir, core.snapshot());
     core.dirty = false;
   };

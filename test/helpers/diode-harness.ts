@@ -8,9 +8,8 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openCheckpoint } from "../../daemon/ledger/checkpoint.js";
+import { verifyBundle } from "../../daemon/ledger/verify.js";
 import { leafHash, rootOf } from "../../daemon/ledger/merkle.js";
-import { parseVkey } from "../../daemon/ledger/note.js";
 import type { ReceiverState } from "../../daemon/diode/receiver-state.js";
 
 export function tempDirs(): { make(prefix: string): string; cleanup(): void } {
@@ -50,11 +49,11 @@ export function eventTypes(out: string): string[] {
 /**
  * Asserts the output directory holds exactly `records` [base, base + n) of
  * the ledger (byte for byte, in order), one syslog line per entry, and a
- * latest checkpoint that verifies under vkey with the root of those records.
+ * latest accepted checkpoint whose root is the root of those records.
  * Returns the number of entries.
  */
 export function assertOutputIsLedgerPrefix(out: string, records: readonly Uint8Array[], vkey: string, base = 0): number {
-  const lines = readLines(join(out, "entries.jsonl"));
+  const lines = readLines(join(out, "records.jsonl"));
   assert.ok(lines.length <= records.length - base, `output has ${lines.length} entries, the ledger only ${records.length - base}`);
   lines.forEach((line, i) => {
     const want = Buffer.from(records[base + i]!).toString("utf8");
@@ -65,13 +64,23 @@ export function assertOutputIsLedgerPrefix(out: string, records: readonly Uint8A
   syslog.forEach((l, i) => assert.match(l, new RegExp(`^<1\\d\\d>1 \\S+ \\S+ sealbox - \\S+ \\[sealbox@32473 seq="${base + i}" `)));
   const state = readState(out);
   assert.equal(state.head, base + lines.length, "state.json head matches the entries written");
-  if (lines.length > 0 && base === 0) {
-    const cp = openCheckpoint(readFileSync(join(out, "checkpoint"), "utf8"), [parseVkey(vkey)]);
-    assert.ok(cp.size <= lines.length, "the checkpoint covers only written entries");
-    const root = rootOf(records.slice(0, cp.size).map(leafHash));
-    assert.deepEqual(Buffer.from(cp.rootHash), Buffer.from(root), "the checkpoint's root is the root of the written entries");
+  if (state.checkpoint !== null) {
+    // The latest accepted checkpoint's root is the root of that many ledger records.
+    const root = rootOf(records.slice(0, state.checkpoint.size).map(leafHash));
+    assert.equal(state.checkpoint.root, Buffer.from(root).toString("base64"), "the accepted checkpoint's root is the root of the ledger's records");
+    assert.ok(state.checkpoint.size <= state.head, "a checkpoint is accepted only once the entries reach it");
   }
   return lines.length;
+}
+
+/** `sealbox verify OUT --key VKEY` on the receiver's output: it is an audit bundle of [base, head). */
+export async function assertOutputVerifies(out: string, vkey: string): Promise<void> {
+  const state = readState(out);
+  const report = await verifyBundle(out, { key: vkey });
+  assert.equal(report.from, state.base);
+  assert.equal(report.to, state.head);
+  assert.ok(report.treeSize >= state.head);
+  assert.equal(report.key.pinned, true);
 }
 
 export async function waitFor(what: string, cond: () => boolean, timeoutMs: number, stepMs = 50): Promise<void> {

@@ -11,7 +11,7 @@ import { startReceiver } from "../../../daemon/diode/receiver.js";
 import { startDiodeSender, type DiodeSender } from "../../../daemon/diode/sender.js";
 import { createMemoryLogger } from "../../../daemon/log.js";
 import { createMemoryDiodeLedger, testSigner, type MemoryDiodeLedger } from "../../helpers/diode-ledger.js";
-import { assertOutputIsLedgerPrefix, readEvents, readState, tempDirs, waitFor } from "../../helpers/diode-harness.js";
+import { assertOutputIsLedgerPrefix, assertOutputVerifies, readEvents, readState, tempDirs, waitFor } from "../../helpers/diode-harness.js";
 import { startLossyRelay } from "../../helpers/lossy-relay.js";
 
 const dirs = tempDirs();
@@ -51,6 +51,7 @@ describe("diode receiver against forgers", { timeout: 180_000 }, () => {
       await rx.stop();
     }
     assertOutputIsLedgerPrefix(out, box.records, box.vkey);
+    await assertOutputVerifies(out, box.vkey);
     const events = readEvents(out);
     const bad = events.filter((e) => e.type === "bad_signature");
     assert.ok(bad.length > 0, "the forged signatures were reported");
@@ -100,6 +101,7 @@ describe("diode receiver against forgers", { timeout: 180_000 }, () => {
       await relay.close();
     }
     assertOutputIsLedgerPrefix(out, box.records, box.vkey);
+    await assertOutputVerifies(out, box.vkey);
     const events = readEvents(out);
     assert.ok(events.some((e) => e.type === "replay" && (e.count as number) > 500), JSON.stringify(events.filter((e) => e.type === "replay")));
     assert.ok(events.some((e) => e.type === "sender_restarted"));
@@ -129,6 +131,7 @@ describe("diode receiver against forgers", { timeout: 180_000 }, () => {
       await rx.stop();
     }
     assertOutputIsLedgerPrefix(out, box.records, box.vkey);
+    await assertOutputVerifies(out, box.vkey);
     const s = readState(out);
     assert.equal(s.head, accepted);
     assert.ok((s.counters.inconsistent_checkpoints ?? 0) > 0);
@@ -163,6 +166,7 @@ describe("diode receiver against forgers", { timeout: 180_000 }, () => {
       await relay.close();
     }
     assertOutputIsLedgerPrefix(out, box.records, box.vkey);
+    await assertOutputVerifies(out, box.vkey);
     const s = readState(out);
     assert.ok((s.counters.bad_blocks ?? 0) + (s.counters.symbol_header_mismatches ?? 0) > 0, JSON.stringify(s.counters));
   });

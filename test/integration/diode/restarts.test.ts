@@ -10,7 +10,7 @@ import { startReceiver, type Receiver } from "../../../daemon/diode/receiver.js"
 import { startDiodeSender, type DiodeSender } from "../../../daemon/diode/sender.js";
 import { createMemoryLogger } from "../../../daemon/log.js";
 import { createMemoryDiodeLedger, type MemoryDiodeLedger } from "../../helpers/diode-ledger.js";
-import { assertOutputIsLedgerPrefix, readEvents, readLines, tempDirs, waitFor } from "../../helpers/diode-harness.js";
+import { assertOutputIsLedgerPrefix, assertOutputVerifies, readEvents, readLines, tempDirs, waitFor } from "../../helpers/diode-harness.js";
 import { join } from "node:path";
 
 const dirs = tempDirs();
@@ -81,6 +81,7 @@ async function scenario(steps: Step[]): Promise<{ rig: Rig; completeAt: number }
   // Closing the sender records diode.stop: one entry the receiver cannot have seen.
   const completeAt = ledger.size() - 1;
   assert.equal(assertOutputIsLedgerPrefix(rig.out, ledger.records, ledger.vkey), completeAt);
+  await assertOutputVerifies(rig.out, ledger.vkey);
   return { rig, completeAt };
 }
 
@@ -111,7 +112,7 @@ describe("diode restarts", { timeout: 600_000 }, () => {
   ] as Step[][]) {
     it(`both restart (${order.join(" ")}): the receiver ends complete`, async () => {
       const { rig, completeAt } = await scenario(order);
-      assert.equal(readLines(join(rig.out, "entries.jsonl")).length, completeAt);
+      assert.equal(readLines(join(rig.out, "records.jsonl")).length, completeAt);
       assert.ok(readEvents(rig.out).some((e) => e.type === "sender_restarted"));
     });
   }

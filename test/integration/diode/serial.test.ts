@@ -13,7 +13,7 @@ import { startReceiver } from "../../../daemon/diode/receiver.js";
 import { startDiodeSender } from "../../../daemon/diode/sender.js";
 import { createMemoryLogger } from "../../../daemon/log.js";
 import { createMemoryDiodeLedger } from "../../helpers/diode-ledger.js";
-import { assertOutputIsLedgerPrefix, readState, tempDirs, waitFor } from "../../helpers/diode-harness.js";
+import { assertOutputIsLedgerPrefix, assertOutputVerifies, readState, tempDirs, waitFor } from "../../helpers/diode-harness.js";
 import { seededRandom } from "../../helpers/lossy-relay.js";
 import { startPtyPair, type PtyPair } from "../../helpers/socat.js";
 
@@ -84,6 +84,7 @@ describe("diode over a TX-only serial line", { timeout: 240_000 }, () => {
     }
     assert.ok(line.dropped > 10 && line.corrupted > 10, JSON.stringify(line));
     assertOutputIsLedgerPrefix(out, ledger.records, ledger.vkey);
+    await assertOutputVerifies(out, ledger.vkey);
     const s = readState(out);
     assert.ok((s.counters.invalid_crc ?? 0) + (s.counters.invalid_length ?? 0) + (s.counters.invalid_short ?? 0) > 0, "damaged frames were caught");
     assert.equal(tx.status().channels[0]!.kind, "serial");

@@ -9,7 +9,7 @@ import { startReceiver } from "../../../daemon/diode/receiver.js";
 import { startDiodeSender } from "../../../daemon/diode/sender.js";
 import { createMemoryLogger } from "../../../daemon/log.js";
 import { createMemoryDiodeLedger } from "../../helpers/diode-ledger.js";
-import { assertOutputIsLedgerPrefix, eventTypes, readState, tempDirs } from "../../helpers/diode-harness.js";
+import { assertOutputIsLedgerPrefix, assertOutputVerifies, eventTypes, readState, tempDirs } from "../../helpers/diode-harness.js";
 import { startLossyRelay } from "../../helpers/lossy-relay.js";
 
 const dirs = tempDirs();
@@ -49,6 +49,7 @@ describe("diode over a lossy UDP link", { timeout: 240_000 }, () => {
       await relay.close();
     }
     const n = assertOutputIsLedgerPrefix(out, ledger.records, ledger.vkey);
+    await assertOutputVerifies(out, ledger.vkey);
     assert.ok(n >= 7000);
     assert.ok(relay.stats.lost > 100 && relay.stats.corrupted > 10 && relay.stats.duplicated > 10 && relay.stats.reordered > 10, JSON.stringify(relay.stats));
     const s = readState(out);
@@ -94,6 +95,7 @@ describe("diode over a lossy UDP link", { timeout: 240_000 }, () => {
     assert.equal(result.reason, "complete", JSON.stringify(result));
     assert.ok(relay.stats.burstLost >= 4000, `bursts lost ${relay.stats.burstLost} datagrams`);
     assertOutputIsLedgerPrefix(out, ledger.records, ledger.vkey);
+    await assertOutputVerifies(out, ledger.vkey);
     assert.equal(readState(out).head, result.head);
     assert.ok(result.head >= 40_000);
   });

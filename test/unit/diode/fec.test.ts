@@ -107,7 +107,14 @@ describe("RaptorQ FEC", () => {
     const bystander = new BlockDecoder(256, T);
     const d = new BlockDecoder(256, T);
     const p = new Uint8Array(4 + T).fill(0xa5);
-    assert.throws(() => d.add(p), (e: unknown) => (e as { code?: string }).code === "DIODE_ERROR");
+    // The crate's panic hook prints to console.error; keep the test output clean.
+    const consoleError = console.error;
+    console.error = () => undefined;
+    try {
+      assert.throws(() => d.add(p), (e: unknown) => (e as { code?: string }).code === "DIODE_ERROR");
+    } finally {
+      console.error = consoleError;
+    }
     assert.equal(d.alive, false);
     assert.equal(bystander.alive, false, "decoders of the replaced instance are retired");
     assert.equal(bystander.add(encodeObject(obj, T, 0)[0]!), undefined);
