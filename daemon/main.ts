@@ -68,7 +68,7 @@ async function openKey(config: Config, source: string, log: Logger): Promise<Sig
   const { openTpmKey } = await import("./keys/tpm-open.js");
   const opened = await openTpmKey(stateDir, config.keys.tpm, { log });
   const tpmSigner = opened.signer;
-  return { name: tpmSigner.name, origin: tpmSigner.origin, publicKey: tpmSigner.publicKey, sign: (m: Uint8Array) => tpmSigner.sign(m), close: () => opened.close() } as Signer & Closeable;
+  return { name: tpmSigner.name, origin: tpmSigner.origin, publicKey: tpmSigner.publicKey, sign: (m: Uint8Array) => tpmSigner.sign(m), close: () => opened.close(), tpmKey: opened } as Signer & Closeable;
 }
 
 export async function startDaemon(argv: string[], options: { log?: Logger } = {}): Promise<Daemon> {
@@ -99,6 +99,11 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
     // 3. ledger
     notifier.status("starting: opening the ledger");
     const ledger = track(lifecycle, log, "ledger", await openLedger({ stateDir, signer, boxId: box.box_id, mapSizeBytes: config.ledger.mapSizeBytes, log: log.child("ledger") }));
+    // 3b. anti-rollback (TPM key): a ledger older than the TPM counter is refused (LEDGER_ROLLBACK) before anything is appended to it.
+    if ("tpmKey" in signer) {
+      const { startAntiRollback } = await import("./keys/anti-rollback-daemon.js");
+      await startAntiRollback({ stateDir, key: signer.tpmKey as import("./keys/tpm-open.js").OpenedTpmKey, ledger, epochMinutes: config.ledger.checkpointEpochMinutes, lifecycle, log: log.child("anti-rollback") });
+    }
     if (marker !== undefined) {
       await ledger.append({
         actor: SYSTEM_ACTOR,

@@ -20,8 +20,11 @@ export interface SwtpmPipeOptions {
 export async function openSwtpmPipe(stateDir: string, options: SwtpmPipeOptions = {}): Promise<StreamTransport> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const binary = options.swtpmPath ?? "swtpm";
+  // detached: its own process group, so a Ctrl-C or a SIGTERM to ours does not kill the TPM before our
+  // shutdown is done with it (the anti-rollback bump). It cannot outlive us: it exits when fd 3 closes.
   const child = spawn(binary, ["chardev", "--tpm2", "--fd", "3", "--tpmstate", `dir=${stateDir}`, "--flags", "not-need-init,startup-clear"], {
     stdio: ["ignore", "ignore", "pipe", "pipe"],
+    detached: true,
   });
   let stderr = "";
   child.stderr!.setEncoding("utf8");
