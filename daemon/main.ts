@@ -131,6 +131,20 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
     const { startDaemonInterfaces } = await import("./transports/daemon-interfaces.js");
     notifier.status("starting: sockets and method table");
     const ifs = await startDaemonInterfaces({ argv, config, configSource: source, ledger, lifecycle, log });
+    // Health: the first reading is taken (and audited) before READY; from then on every answer is gated by it.
+    notifier.status("starting: health monitor");
+    const { openHealth } = await import("./health/open-health.js");
+    const health = track(lifecycle, log, "health", await openHealth({ config: { ...config, inference: { ...config.inference, mode: ifs.engineMode } }, audit: ifs.audit, logger: log }));
+    await health.monitor.start();
+    // The integrators' serial lines share the method table; each port retries its device with backoff.
+    const metricRenderers: (() => string)[] = [];
+    if (config.serial.ports.length > 0) {
+      const { openSerialPorts } = await import("./transports/serial-ports.js");
+      notifier.status("starting: serial ports");
+      const serial = track(lifecycle, log, "serial ports", await openSerialPorts({ ports: config.serial.ports, dispatch: ifs.table.dispatch, audit: ifs.audit, log }));
+      metricRenderers.push(() => serial.renderMetrics());
+    }
+    ifs.attach({ health: health.monitor, metricRenderers });
     // READY waits for a configured model. Loading (a first CUDA load JIT-compiles) may outlast
     // TimeoutStartSec: extend it from the event loop while the load runs, for at most 30 minutes.
     let modelNote = "";

@@ -51,7 +51,7 @@ async function version(): Promise<string> {
   }
 }
 
-export async function startDaemonInterfaces(o: DaemonInterfacesOptions): Promise<Interfaces & { audit: AuditLog }> {
+export async function startDaemonInterfaces(o: DaemonInterfacesOptions): Promise<Interfaces & { audit: AuditLog; engineMode: "cuda" | "cpu" }> {
   const stateDir = o.config.paths.state;
   const metrics = o.metrics ?? createBoxMetrics();
   const audit = timedAuditLog(o.ledger, metrics);
@@ -98,5 +98,6 @@ export async function startDaemonInterfaces(o: DaemonInterfacesOptions): Promise
     ...(o.metricRenderers ? { metricRenderers: o.metricRenderers } : {}),
   });
   slotRef = ifs.slot;
-  return { ...ifs, audit };
+  // engineMode: what inference really runs on (the demo model always runs on the CPU), so health watches the right device.
+  return { ...ifs, audit, engineMode: engine?.mode ?? inf.mode };
 }
