@@ -191,12 +191,6 @@ async function receive(argv: string[]): Promise<number> {
   return r.exitCode;
 }
 
-/** The ledger and key store, loaded only by `diode send` (the receiver needs neither). */
-interface LedgerModules {
-  openSigner(stateDir: string): Promise<import("../keys/signer.js").Signer>;
-  openLedger(o: { stateDir: string; signer: import("../keys/signer.js").Signer }): Promise<import("../diode/block-builder.js").DiodeLedgerReader & import("../ledger/types.js").AuditLog & { close(): Promise<void> | void }>;
-}
-
 async function send(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     state: { type: "string" },
@@ -215,18 +209,13 @@ async function send(argv: string[]): Promise<number> {
   if (!(repair >= 0 && repair <= 4)) fail(`--repair: expected a ratio within [0, 4], got '${String(values.repair)}'`);
   const carouselRate = positiveNumber(values["carousel-rate"] as string | undefined, "--carousel-rate");
   const baud = positiveNumber(values.baud as string | undefined, "--baud") ?? 115200;
-  const ledgerPath = "../ledger/ledger.js";
-  const keysPath = "../keys/key-store.js";
-  let mods: LedgerModules;
-  try {
-    mods = { ...((await import(keysPath)) as Pick<LedgerModules, "openSigner">), ...((await import(ledgerPath)) as Pick<LedgerModules, "openLedger">) };
-  } catch (e) {
-    throw new SealboxError("UNSUPPORTED", "the ledger is not part of this build", { cause: e });
-  }
+  // Loaded here only: the receiver (high side) needs neither LMDB nor a key.
+  const { openSigner } = await import("../keys/key-store.js");
+  const { openLedger } = await import("../ledger/ledger.js");
   const { startDiodeSender } = await import("../diode/sender.js");
   const log = createLogger({ component: "diode" });
-  const signer = await mods.openSigner(values.state);
-  const ledger = await mods.openLedger({ stateDir: values.state, signer });
+  const signer = await openSigner(values.state);
+  const ledger = await openLedger({ stateDir: values.state, signer, log: log.child("ledger") });
   try {
     const sender = await startDiodeSender({
       reader: ledger,
