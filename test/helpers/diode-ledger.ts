@@ -53,8 +53,8 @@ export interface MemoryDiodeLedger extends DiodeLedgerReader, AuditLog {
   readonly checkpoints: Map<number, string>;
   /** Records whose action is `action`. */
   byAction(action: string): AuditRecord[];
-  /** From now on append() rejects with this error (undefined: appends work again). */
-  failAppends(error: Error | undefined): void;
+  /** From now on append() rejects with this error (undefined: appends work again), for events matching `which` (default: all). */
+  failAppends(error: Error | undefined, which?: (e: AuditEvent) => boolean): void;
 }
 
 export function createMemoryDiodeLedger(options: { signer?: Signer; origin?: string; boxId?: string } = {}): MemoryDiodeLedger {
@@ -69,6 +69,7 @@ export function createMemoryDiodeLedger(options: { signer?: Signer; origin?: str
   const checkpoints = new Map<number, string>();
   let note: string | undefined;
   let failWith: Error | undefined;
+  let failWhich: (e: AuditEvent) => boolean = () => true;
   const read = (level: number, index: number): Uint8Array => {
     const h = nodes.get(`${level}/${index}`);
     if (!h) throw new Error(`missing node ${level}/${index}`);
@@ -103,12 +104,13 @@ export function createMemoryDiodeLedger(options: { signer?: Signer; origin?: str
       publish();
     },
     byAction: (action) => decoded.filter((r) => r.action === action),
-    failAppends(error) {
+    failAppends(error, which) {
       failWith = error;
+      failWhich = which ?? (() => true);
     },
     async append(event: AuditEvent): Promise<AppendReceipt> {
       await new Promise((r) => setImmediate(r));
-      if (failWith) throw failWith;
+      if (failWith && failWhich(event)) throw failWith;
       const rec = push(event);
       publish();
       return { seq: rec.seq, treeSize: records.length, checkpoint: note! };
