@@ -1,13 +1,14 @@
 // What `./build.sh run` execs: node dist/daemon/console/run-box.js VAR_DIR [sealboxd options]
 // A development box on embedded defaults: VAR_DIR is created, given a box id
-// and a SOFTWARE signing key on first run (said plainly: it is not
-// hardware-protected), then the daemon starts with the demo model and
+// and a signing key on first run — sealed in /dev/tpmrm0 when there is one,
+// else in our own swtpm (state in VAR/tpm), else a SOFTWARE key; each said
+// plainly, since only the first is hardware-protected — then the daemon starts with the demo model and
 // `sealbox chat` opens on this terminal (run-chat.ts).
 
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { readKeyInfo, provisionSoftwareKey } from "../keys/key-store.js";
-import { toSealboxError } from "../errors.js";
+import { SealboxError, toSealboxError } from "../errors.js";
 
 async function run(argv: string[]): Promise<number> {
   const [varDir, ...rest] = argv;
@@ -17,13 +18,27 @@ async function run(argv: string[]): Promise<number> {
   }
   const state = resolve(varDir);
   await mkdir(state, { recursive: true, mode: 0o750 });
+  // The TPM: /dev/tpmrm0 when present, else our own swtpm with its state in VAR/tpm (said plainly).
+  const { devTpm, provisionDevTpmKey } = await import("../keys/tpm-dev.js");
+  const tpm = await devTpm(state);
   let info;
   try {
     info = await readKeyInfo(state);
   } catch (e) {
     if (toSealboxError(e).code !== "KEY_UNAVAILABLE") throw e;
-    info = (await provisionSoftwareKey(state)).info;
-    process.stderr.write(`run-box: created ${state} with a new box id and a SOFTWARE signing key\n`);
+    if (tpm) {
+      await provisionDevTpmKey(state, tpm);
+      info = await readKeyInfo(state);
+      process.stderr.write(`run-box: created ${state} with a new box id and a TPM-sealed signing key\n`);
+    } else {
+      info = (await provisionSoftwareKey(state)).info;
+      process.stderr.write(`run-box: created ${state} with a new box id and a SOFTWARE signing key (no TPM and no swtpm here)\n`);
+    }
+  }
+  if (info.origin === "tpm") {
+    if (!tpm) throw new SealboxError("TPM_UNAVAILABLE", `${state} holds a TPM-sealed key, but there is no /dev/tpmrm0 and no swtpm here`);
+    process.stderr.write(`run-box: ${tpm.message}\nrun-box: key: ${info.vkey}\n`);
+    rest.push("--tpm", tpm.spec);
   }
   if (info.origin === "software") {
     process.stderr.write(

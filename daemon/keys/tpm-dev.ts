@@ -43,3 +43,27 @@ export async function chooseDevTpm(varDir: string, options: { devicePath?: strin
   }
   throw new SealboxError("TPM_UNAVAILABLE", `no ${device} and no swtpm on PATH: install swtpm (Debian: swtpm swtpm-tools) or provision a software key`);
 }
+
+/** chooseDevTpm, or undefined when there is no TPM of either kind (the caller falls back to a software key). */
+export async function devTpm(varDir: string): Promise<DevTpmChoice | undefined> {
+  try {
+    return await chooseDevTpm(varDir);
+  } catch (e) {
+    if (e instanceof SealboxError && e.code === "TPM_UNAVAILABLE") return undefined;
+    throw e;
+  }
+}
+
+/** First run of a development box: its box id, and a TPM-sealed key in the chosen TPM. Returns the vkey. */
+export async function provisionDevTpmKey(varDir: string, choice: DevTpmChoice): Promise<string> {
+  const { ensureBox } = await import("../box.js");
+  const { openTpmTransport } = await import("../../hal/tpm/transport/open.js");
+  const { provisionTpmKey } = await import("./tpm-key.js");
+  const box = await ensureBox(varDir);
+  const transport = await openTpmTransport(choice.spec);
+  try {
+    return (await provisionTpmKey(varDir, transport, { name: `sealbox.local/${box.box_id}` })).vkey;
+  } finally {
+    await transport.close();
+  }
+}
