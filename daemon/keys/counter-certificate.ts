@@ -34,6 +34,8 @@ export interface CounterCertificate {
   counter: string;
   /** hex SHA-256 of the checkpoint note the certificate is bound to. */
   checkpoint_sha256: string;
+  /** That checkpoint note itself (C2SP signed note), so the certificate stands alone: check its signature with the box's vkey. */
+  checkpoint: string;
   /** base64 TPMS_ATTEST, exactly as signed. */
   attest: string;
   /** ECDSA P-256 / SHA-256 signature, r and s in hex. */
@@ -69,6 +71,7 @@ export async function certifyCounter(tpm: Tpm, meta: TpmKeyMetadata, checkpointN
     nv_name: hex(nvName),
     counter: counter.toString(),
     checkpoint_sha256: hex(digest),
+    checkpoint: checkpointNote,
     attest: Buffer.from(result.attest).toString("base64"),
     signature: { r: hex(result.signature.r), s: hex(result.signature.s) },
     attestation_key: { x: expectedAk.x, y: expectedAk.y },

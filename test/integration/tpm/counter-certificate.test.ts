@@ -40,6 +40,7 @@ test("the TPM certifies the counter's current value, bound to the checkpoint; it
   assert.equal(verifyCounterCertificate(cert, checkpoint, meta.attestation_key), BigInt(cert.counter));
   await writeCounterCertificate(box, cert);
   assert.equal(verifyCounterCertificate(await readCounterCertificate(box), checkpoint), BigInt(cert.counter));
+  assert.equal(cert.checkpoint, checkpoint, "the certificate carries its checkpoint");
 });
 
 test("bound to one checkpoint: another checkpoint does not verify", () => {
