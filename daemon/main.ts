@@ -128,9 +128,17 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
 
     // 4. … further parts open here, each with track(lifecycle, log, name, await openX(...)) …
     // The method table and the role sockets (and the model, loading in the background; --demo-model).
+    // The diode sender ([diode] enabled): ships the ledger one way; its start, stop and sends are audited.
+    let diode: import("./diode/sender.js").DiodeSender | undefined;
+    if (config.diode.enabled) {
+      notifier.status("starting: diode sender");
+      const { startDiodeSender } = await import("./diode/sender.js");
+      const d = config.diode;
+      diode = track(lifecycle, log, "diode", await startDiodeSender({ reader: ledger, audit: ledger, signer, stateDir, ...(d.udp && { udp: d.udp }), ...(d.serial && { serial: d.serial }), rateBytesPerS: d.rateBytesPerS, repairRatio: d.repairRatio, log: log.child("diode") }));
+    }
     const { startDaemonInterfaces } = await import("./transports/daemon-interfaces.js");
     notifier.status("starting: sockets and method table");
-    const ifs = await startDaemonInterfaces({ argv, config, configSource: source, ledger, lifecycle, log });
+    const ifs = await startDaemonInterfaces({ argv, config, configSource: source, ledger, lifecycle, log, ...(diode && { diode }) });
     // Health: the first reading is taken (and audited) before READY; from then on every answer is gated by it.
     notifier.status("starting: health monitor");
     const { openHealth } = await import("./health/open-health.js");
