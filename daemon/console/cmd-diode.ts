@@ -187,7 +187,10 @@ async function receive(argv: string[]): Promise<number> {
   process.off("SIGTERM", stop);
   const summary = { reason: r.reason, head: r.head, senderHead: r.senderHead, out: values.out, ...(r.error && { error: { code: r.error.code, message: r.error.message } }) };
   if (values.json) process.stdout.write(JSON.stringify(summary) + "\n");
-  else process.stdout.write(`${r.reason}: verified entries up to ${r.head}${r.senderHead !== null ? ` of ${r.senderHead}` : ""} in ${values.out}${r.error ? ` — ${r.error.message}` : ""}\n`);
+  else {
+    const sender = r.senderHead !== null ? ` (the sender's last heartbeat: head ${r.senderHead})` : "";
+    process.stdout.write(`${r.reason}: verified entries up to ${r.head} in ${values.out}${sender}${r.error ? ` — ${r.error.message}` : ""}\n`);
+  }
   return r.exitCode;
 }
 
