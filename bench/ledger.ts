@@ -70,6 +70,7 @@ try {
 
   // 1. Throughput: 64 writers, each appending the moment its last append resolved.
   let next = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const batches0 = ledger.stats().batches;
   let lastReport = t0;
@@ -87,7 +88,10 @@ try {
   const secs = (performance.now() - t0) / 1000;
   const batches = ledger.stats().batches - batches0;
   const durable = records / secs;
-  say(`durable appends, ${WRITERS} writers: ${records} records in ${round(secs)} s = ${Math.round(durable)} records/s (${batches} group commits, ${round(records / batches, 1)} records each)`);
+  const cpuAppend = process.cpuUsage(cpu0);
+  const appendCpuUs = (cpuAppend.user + cpuAppend.system) / records;
+  say(`durable appends, ${WRITERS} writers: ${records} records in ${round(secs)} s = ${Math.round(durable)} records/s (${batches} group commits, ${round(records / batches, 1)} records each, ${round(secs * 1000 / batches)} ms per commit)`);
+  say(`  CPU: ${round(appendCpuUs, 1)} µs per append (this process; the fsync of each commit is the rest)`);
 
   // 2. Latency at a steady 1,000 records/s for 5 s.
   const lat: number[] = [];
@@ -116,10 +120,14 @@ try {
   const exportSecs = (performance.now() - t) / 1000;
   say(`export: ${ex.records} records, ${round(ex.bytes / 2 ** 20, 1)} MiB in ${round(exportSecs)} s`);
   t = performance.now();
+  const vcpu0 = process.cpuUsage();
   const report = await verifyBundle(out, { key: info.vkey });
   const verifySecs = (performance.now() - t) / 1000;
+  const vcpu = process.cpuUsage(vcpu0);
+  const verifyCpuUs = (vcpu.user + vcpu.system) / report.records;
   const verifyRate = report.records / verifySecs;
   say(`verify: ${report.records} records in ${round(verifySecs)} s = ${Math.round(verifyRate)} records/s (every leaf re-parsed, canonical form checked, root recomputed, signature checked)`);
+  say(`  CPU: ${round(verifyCpuUs, 2)} µs per record = ${Math.round(1e6 / verifyCpuUs)} records per CPU-second`);
 
   // 4. Inclusion proofs from the N-record ledger.
   const size = reader.size();
@@ -144,7 +152,10 @@ try {
       records_per_commit: round(records / batches, 1),
       append_p99_ms: round(p99),
       append_p50_ms: round(pct(lat, 50)),
+      append_cpu_us: round(appendCpuUs, 1),
+      ms_per_commit: round((secs * 1000) / batches, 2),
       verify_records_per_s: Math.round(verifyRate),
+      verify_cpu_us_per_record: round(verifyCpuUs, 2),
       export_records_per_s: Math.round(ex.records / exportSecs),
       proof_ms: round(proofMs, 4),
       proof_tree_size: size,

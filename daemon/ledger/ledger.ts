@@ -24,7 +24,7 @@ import { leftRange } from "./proof.js";
 import { META_CHECKPOINT, META_LOG, StoreReader, parseLogMeta, type LogMeta } from "./reader.js";
 import { assembleRecord, encodeRecordParts, MAX_RECORD_BYTES, validateEvent, type RecordParts } from "./record.js";
 import { DEFAULT_MAP_SIZE_BYTES, LedgerStore, type StoredNode } from "./store.js";
-import type { Actor, AppendReceipt, AuditEvent, AuditLog, LedgerReader } from "./types.js";
+import type { Actor, AppendReceipt, AuditEvent, AuditLog, AuditRecord, LedgerReader } from "./types.js";
 
 export interface OpenLedgerOptions {
   stateDir: string;
@@ -113,17 +113,20 @@ class LedgerImpl extends StoreReader implements Ledger {
     let parts: RecordParts;
     try {
       const e = validateEvent(event);
-      parts = encodeRecordParts({
-        v: 1,
-        time: this.opts.now().toISOString(),
-        box: this.boxId,
-        actor: e.actor,
-        category: e.category,
+      // Members in canonical order, seq as a placeholder (encodeRecordParts splits around it).
+      const record: AuditRecord = {
         action: e.action,
-        target: e.target ?? "-",
+        actor: e.actor,
+        box: this.boxId,
+        category: e.category,
         outcome: e.outcome,
-        ...(e.details === undefined ? {} : { details: e.details }),
-      });
+        seq: 0,
+        target: e.target ?? "-",
+        time: this.opts.now().toISOString(),
+        v: 1,
+      };
+      if (e.details !== undefined) record.details = e.details;
+      parts = encodeRecordParts(record);
       const seqDigits = String(this.range.size + this.pending.length).length;
       if (parts.sizeBytes + seqDigits > MAX_RECORD_BYTES) assembleRecord(parts, this.range.size + this.pending.length); // throws RECORD_TOO_LARGE
     } catch (err) {

@@ -87,9 +87,62 @@ function canon(value: unknown, path: string, depth: number, out: string[]): void
 
 /** RFC 8785 canonical JSON. Throws RECORD_INVALID for values JSON cannot hold. */
 export function canonicalJson(value: JsonValue): string {
+  // Fast path: a copy with members inserted in sorted order, serialised by
+  // V8's native JSON.stringify (whose number and string forms RFC 8785
+  // adopts). Anything it would not render exactly — integer-like member
+  // names (which V8 orders numerically), lone surrogates, values JSON cannot
+  // hold — takes the exact, slower path below, which also names the problem.
+  const sorted = sortedCopy(value, 0);
+  if (sorted !== UNSUITABLE) {
+    const text = JSON.stringify(sorted);
+    if (!LONE_SURROGATE_ESCAPE.test(text)) return text;
+  }
   const out: string[] = [];
   canon(value, "$", 0, out);
   return out.join("");
+}
+
+const UNSUITABLE = Symbol("unsuitable");
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
+const LONE_SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+function sortedCopy(v: unknown, depth: number): unknown {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return v;
+    case "number":
+      return Number.isFinite(v) ? v : UNSUITABLE;
+    case "object": {
+      if (v === null) return v;
+      if (depth >= MAX_DEPTH) return UNSUITABLE;
+      if (Array.isArray(v)) {
+        const a = new Array<unknown>(v.length);
+        for (let i = 0; i < v.length; i++) {
+          const x = sortedCopy(v[i], depth + 1);
+          if (x === UNSUITABLE) return UNSUITABLE;
+          a[i] = x;
+        }
+        return a;
+      }
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== null) return UNSUITABLE;
+      const keys = Object.keys(v).sort();
+      const o: Record<string, unknown> = {};
+      for (const k of keys) {
+        const c0 = k.charCodeAt(0);
+        if (c0 >= 48 && c0 <= 57 && ARRAY_INDEX.test(k)) return UNSUITABLE;
+        const x = (v as Record<string, unknown>)[k];
+        if (x === undefined) continue;
+        const c = sortedCopy(x, depth + 1);
+        if (c === UNSUITABLE) return UNSUITABLE;
+        o[k] = c;
+      }
+      return o;
+    }
+    default:
+      return UNSUITABLE;
+  }
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -176,18 +229,17 @@ export interface RecordParts {
   sizeBytes: number;
 }
 
-export function encodeRecordParts(record: Omit<AuditRecord, "seq">): RecordParts {
-  const before: string[] = [];
-  const after: string[] = [];
-  const obj = record as unknown as Record<string, unknown>;
-  for (const k of Object.keys(obj).sort()) {
-    const v = obj[k];
-    if (v === undefined) continue;
-    if (k === "seq") continue;
-    (k < "seq" ? before : after).push(`${JSON.stringify(k)}:${canonicalJson(v as JsonValue)}`);
-  }
-  const head = `{${before.join(",")}${before.length ? "," : ""}"seq":`;
-  const tail = `${after.length ? "," : ""}${after.join(",")}}`;
+export function encodeRecordParts(record: Omit<AuditRecord, "seq"> & { seq?: number }): RecordParts {
+  // A record built with seq: 0 in place is used as it is (a spread copy costs more than the encoding).
+  const withSeq = record.seq === 0 ? record : { ...record, seq: 0 };
+  const text = canonicalJson(withSeq as unknown as JsonValue);
+  // Only the top-level "seq" can be followed by nothing but target/time/v
+  // (strings and a number, where an unescaped quote cannot occur): the last
+  // match is it, whatever the details hold.
+  const at = text.lastIndexOf('"seq":0,');
+  if (at < 0) throw invalid("record has no top-level seq");
+  const head = text.slice(0, at + 6);
+  const tail = text.slice(at + 7);
   return { head, tail, sizeBytes: Buffer.byteLength(head) + Buffer.byteLength(tail) };
 }
 
