@@ -100,9 +100,12 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
     notifier.status("starting: opening the ledger");
     const ledger = track(lifecycle, log, "ledger", await openLedger({ stateDir, signer, boxId: box.box_id, mapSizeBytes: config.ledger.mapSizeBytes, log: log.child("ledger") }));
     // 3b. anti-rollback (TPM key): a ledger older than the TPM counter is refused (LEDGER_ROLLBACK) before anything is appended to it.
+    let exporter: import("./rpc/ports.js").ExportPort | undefined;
     if ("tpmKey" in signer) {
-      const { startAntiRollback } = await import("./keys/anti-rollback-daemon.js");
-      await startAntiRollback({ stateDir, key: signer.tpmKey as import("./keys/tpm-open.js").OpenedTpmKey, ledger, epochMinutes: config.ledger.checkpointEpochMinutes, lifecycle, log: log.child("anti-rollback") });
+      const { startAntiRollback, exportWithCounter } = await import("./keys/anti-rollback-daemon.js");
+      const antiRollback = await startAntiRollback({ stateDir, key: signer.tpmKey as import("./keys/tpm-open.js").OpenedTpmKey, ledger, epochMinutes: config.ledger.checkpointEpochMinutes, lifecycle, log: log.child("anti-rollback") });
+      // Exports through the daemon bump the counter first and carry its TPM certificate.
+      exporter = exportWithCounter((await import("./rpc/export-port.js")).createExportPort(stateDir), antiRollback, stateDir);
     }
     if (marker !== undefined) {
       await ledger.append({
@@ -138,7 +141,7 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
     }
     const { startDaemonInterfaces } = await import("./transports/daemon-interfaces.js");
     notifier.status("starting: sockets and method table");
-    const ifs = await startDaemonInterfaces({ argv, config, configSource: source, ledger, lifecycle, log, ...(diode && { diode }) });
+    const ifs = await startDaemonInterfaces({ argv, config, configSource: source, ledger, lifecycle, log, ...(diode && { diode }), ...(exporter && { exporter }) });
     // Health: the first reading is taken (and audited) before READY; from then on every answer is gated by it.
     notifier.status("starting: health monitor");
     const { openHealth } = await import("./health/open-health.js");

@@ -12,6 +12,11 @@ import { decodeRecord } from "../ledger/record.js";
 import { TLOG_PROOF_HEADER, parseTlogProof } from "../ledger/tlog-proof.js";
 import { readSmall, verifyBundle } from "../ledger/verify.js";
 import { report } from "./console-common.js";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { BUNDLE_JSON, parseManifest } from "../ledger/bundle.js";
+import { COUNTER_CERT_FILE } from "../keys/counter-certificate.js";
+import { COUNTER_CERT_MAX_BYTES, verifyCounterEvidence } from "../keys/counter-evidence.js";
 import { parseCommand } from "./ledger-args.js";
 
 const HELP = `usage: sealbox verify OUT [--key VKEY] [--trusted CHECKPOINT] [--json]
@@ -37,6 +42,14 @@ Exit 0 only when everything holds; otherwise the first failure is named.
 `;
 
 const MAX_SMALL = 1 << 20;
+
+/** Checks OUT/counter-certificate.json when the bundle has one (its checkpoint under the same key as the bundle). */
+async function verifyBundleCounterCertificate(dir: string, key: string | undefined) {
+  const path = join(dir, COUNTER_CERT_FILE);
+  if (!existsSync(path)) return undefined;
+  const vkey = key ?? parseManifest(await readSmall(join(dir, BUNDLE_JSON), MAX_SMALL, BUNDLE_JSON)).manifest.vkey;
+  return verifyCounterEvidence(await readSmall(path, COUNTER_CERT_MAX_BYTES, COUNTER_CERT_FILE), vkey);
+}
 
 async function keyArg(value: string | undefined): Promise<string | undefined> {
   if (value === undefined) return undefined;
@@ -97,14 +110,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     const trusted = values.trusted === undefined ? undefined : await readSmall(values.trusted, MAX_SMALL, "--trusted");
     const r = await verifyBundle(target, { ...(key !== undefined ? { key } : {}), ...(trusted !== undefined ? { trusted } : {}) });
+    // Optional hardware evidence: the TPM's certificate of its anti-rollback counter (docs/tpm.md).
+    const counter = await verifyBundleCounterCertificate(target, key);
     if (json) {
-      process.stdout.write(JSON.stringify({ ok: true, ...r }) + "\n");
+      process.stdout.write(JSON.stringify({ ok: true, ...r, ...(counter && { counter_certificate: { counter: counter.counter.toString(), tree_size: counter.treeSize, nv_index: counter.nvIndex } }) }) + "\n");
     } else {
       const lines = [
         `OK: ${r.records} records (${r.from}..${r.to - 1}) of ${r.origin} (box ${r.box})`,
         `    hash to the root of the checkpoint of tree size ${r.treeSize}, signed by ${r.key.name}+${r.key.keyId}${r.key.pinned ? "" : " (key NOT pinned)"}`,
       ];
       if (r.trusted) lines.push(`    and extend the trusted checkpoint of size ${r.trusted.size} (${r.trusted.method})`);
+      if (counter) lines.push(`    TPM counter certificate: counter ${counter.counter} at tree size ${counter.treeSize}, signed by the box's TPM attestation key (trusted on first use)`);
       for (const w of r.warnings) lines.push(`warning: ${w}`);
       process.stdout.write(lines.join("\n") + "\n");
     }

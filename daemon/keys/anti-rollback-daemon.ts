@@ -5,11 +5,14 @@
 // (DIR/keys/counter-certificate.json), and bump on clean shutdown — registered
 // right after the ledger, so it runs before the ledger closes.
 
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Lifecycle } from "../lifecycle.js";
+import type { ExportPort } from "../rpc/ports.js";
 import type { Logger } from "../log.js";
 import type { AuditLog } from "../ledger/types.js";
 import { AntiRollback, type CounterLedgerView } from "./anti-rollback.js";
-import { certifyCounter, writeCounterCertificate } from "./counter-certificate.js";
+import { COUNTER_CERT_FILE, certifyCounter, readCounterCertificate, writeCounterCertificate } from "./counter-certificate.js";
 import type { OpenedTpmKey } from "./tpm-open.js";
 
 export interface StartAntiRollbackOptions {
@@ -52,4 +55,21 @@ export async function startAntiRollback(o: StartAntiRollbackOptions): Promise<An
     await ar.bump("shutdown");
   });
   return ar;
+}
+
+/**
+ * An export through the daemon bumps the counter first (recorded, then
+ * incremented: "on every export"), and puts the fresh counter certificate
+ * into the bundle, where `sealbox verify` checks it.
+ */
+export function exportWithCounter(inner: ExportPort, ar: AntiRollback, stateDir: string): ExportPort {
+  return {
+    async exportBundle(req, actor) {
+      const counter = await ar.bump("export");
+      const result = await inner.exportBundle(req, actor);
+      const cert = await readCounterCertificate(stateDir);
+      if (cert !== undefined) await writeFile(join(req.outDir, COUNTER_CERT_FILE), JSON.stringify(cert, null, 2) + "\n", { mode: 0o644, flag: "wx" });
+      return { ...result, counter: counter.toString(), counter_certificate: cert !== undefined };
+    },
+  };
 }

@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { cp, rm } from "node:fs/promises";
+import { cp, readFile, rm, writeFile } from "node:fs/promises";
+import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -46,27 +47,52 @@ interface Run {
   stderr: string;
 }
 
-/** Starts sealboxd; once it is ready (or has exited) stops it with SIGTERM; resolves with its exit code and log. */
-function daemon(timeoutMs = 60_000): Promise<Run> {
+/** Starts sealboxd; once it is ready runs onReady, then stops it with SIGTERM; resolves with its exit code and log. */
+function daemon(onReady: () => Promise<void> = async () => undefined, timeoutMs = 60_000): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(repo, "dist/daemon/main.js"), "--state", box, "--tpm", server.spec], {
       stdio: ["ignore", "ignore", "pipe"],
       env: { ...process.env, SEALBOX_LOG_LEVEL: "info" },
     });
     let stderr = "";
+    let readySeen = false;
+    let onReadyError: unknown;
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`sealboxd did not finish in ${timeoutMs} ms: ${stderr}`));
     }, timeoutMs);
     child.stderr!.on("data", (d: Buffer) => {
       stderr += d.toString();
-      if (stderr.includes("sealboxd ready") && !child.killed) child.kill("SIGTERM");
+      if (stderr.includes("sealboxd ready") && !readySeen) {
+        readySeen = true;
+        onReady().then(
+          () => child.kill("SIGTERM"),
+          (e: unknown) => {
+            onReadyError = e;
+            child.kill("SIGTERM");
+          },
+        );
+      }
     });
     child.once("error", reject);
     child.once("exit", (code) => {
       clearTimeout(timer);
-      resolve({ code, stderr });
+      if (onReadyError) reject(onReadyError);
+      else resolve({ code, stderr });
     });
+  });
+}
+
+/** POST to the daemon's technician socket. */
+function post(path: string, body: object): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: join(box, "run", "technician.sock"), path, method: "POST", headers: { "content-type": "application/json" } }, (res) => {
+      let text = "";
+      res.on("data", (d: Buffer) => (text += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }));
+    });
+    req.once("error", reject);
+    req.end(JSON.stringify(body));
   });
 }
 
@@ -106,6 +132,27 @@ test("a restored older ledger: sealboxd refuses (exit 65) with a plain message, 
   assert.match(ack.stderr, /rollback acknowledged by J\. Technician/);
   const again = await daemon();
   assert.equal(again.code, 0, again.stderr);
+});
+
+test("an export through the daemon bumps the counter and carries its TPM certificate, which sealbox verify checks", async () => {
+  const out = join(tmp.dir, "bundle");
+  let answer: { status: number; json: Record<string, unknown> } | undefined;
+  const r = await daemon(async () => {
+    answer = await post("/sealbox/v1/audit/export", { outDir: out });
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /anti-rollback counter incremented value=\d+ reason=export/);
+  assert.equal(answer?.status, 200, JSON.stringify(answer?.json));
+  const vkey = JSON.parse(await readFile(join(box, "keys", "key.json"), "utf8")).vkey as string;
+  const ok = await cli(["verify", out, "--key", vkey]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, /TPM counter certificate: counter \d+ at tree size \d+/);
+  const certPath = join(out, "counter-certificate.json");
+  const cert = JSON.parse(await readFile(certPath, "utf8"));
+  await writeFile(certPath, JSON.stringify({ ...cert, counter: "999999" }));
+  const bad = await cli(["verify", out, "--key", vkey]);
+  assert.equal(bad.code, ERRORS.VERIFY_FAILED.exitCode);
+  assert.match(bad.stderr, /claims counter 999999/);
 });
 
 test("changed PCRs: sealboxd refuses to start unsigned (exit 77), naming the PCR", async () => {
