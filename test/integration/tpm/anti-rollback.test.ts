@@ -11,6 +11,7 @@ import { ensureBox } from "../../../daemon/box.js";
 import { isSealboxError } from "../../../daemon/errors.js";
 import { AntiRollback, COUNTER_ACTION, ROLLBACK_ACK_ACTION, lastRecordedCounter } from "../../../daemon/keys/anti-rollback.js";
 import { certifyCounter, verifyCounterCertificate } from "../../../daemon/keys/counter-certificate.js";
+import { verifyCounterEvidence } from "../../../daemon/keys/counter-evidence.js";
 import { type OpenedTpmKey, openTpmKey } from "../../../daemon/keys/tpm-open.js";
 import { provisionTpmKey } from "../../../daemon/keys/tpm-key.js";
 import { openLedger, type Ledger } from "../../../daemon/ledger/ledger.js";
@@ -113,5 +114,18 @@ test("a counter certificate binds the TPM's counter to the ledger's current chec
     assert.equal(last.value, value);
     assert.ok(last.seq! < ledger.size());
     assert.equal(ledger.record(last.seq!)!.action, COUNTER_ACTION);
+
+    // As it travels in a bundle: the checkpoint it carries must be signed by the box's key.
+    const vkey = key.signer.meta.vkey;
+    const ev = verifyCounterEvidence(JSON.stringify(cert), vkey);
+    assert.equal(ev.counter, value);
+    assert.equal(ev.treeSize, ledger.size());
+    const other = "sealbox.local/other+" + vkey.split("+").slice(1).join("+");
+    assert.throws(() => verifyCounterEvidence(JSON.stringify(cert), other), (e) => isSealboxError(e, "VERIFY_FAILED"));
+    const forged = { ...cert, checkpoint: cert.checkpoint.replace(/\n\d+\n/, "\n999\n") };
+    assert.throws(() => verifyCounterEvidence(JSON.stringify(forged), vkey), (e) => isSealboxError(e, "VERIFY_FAILED") && /not signed by the box's key/.test((e as Error).message));
+    for (const text of ["{", "null", "[]", JSON.stringify({ ...cert, checkpoint: 5 }), " ".repeat(70_000)]) {
+      assert.throws(() => verifyCounterEvidence(text, vkey), (e) => isSealboxError(e, "VERIFY_FAILED"), text.slice(0, 20));
+    }
   });
 });
