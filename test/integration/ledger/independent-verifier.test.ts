@@ -66,7 +66,7 @@ test("the independent verifier and sealbox verify agree, on good and tampered bu
     const lines = (await readFile(join(dir, "records.jsonl"), "utf8")).split("\n").slice(0, -1);
     const manifest = await readFile(join(dir, "bundle.json"), "utf8");
     const variants: [string, (d: string) => Promise<void>][] = [
-      ["records.jsonl", async (d) => void (lines.length && (await writeFile(join(d, "records.jsonl"), [lines[0]!.replace('"info"', '"success"'), ...lines.slice(1)].map((l) => l + "\n").join(""))))],
+      ["records.jsonl", async (d) => void (lines.length && (await writeFile(join(d, "records.jsonl"), [lines[0]!.replace('"box":"', '"box":"x'), ...lines.slice(1)].map((l) => l + "\n").join(""))))],
       ["bundle.json left", async (d) => void (await writeFile(join(d, "bundle.json"), manifest.replace(/"left": \[\n\s+"(.)/, (m, c: string) => m.slice(0, -1) + (c === "A" ? "B" : "A"))))],
       ["bundle.json right", async (d) => void (await writeFile(join(d, "bundle.json"), manifest.replace(/"right": \[\n\s+"(.)/, (m, c: string) => m.slice(0, -1) + (c === "A" ? "B" : "A"))))],
     ];
