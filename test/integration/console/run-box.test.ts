@@ -29,7 +29,8 @@ describe("./build.sh run: daemon + chat", () => {
     child.stdin.end("hello box\n");
     const code = await new Promise<number | null>((r) => child.once("exit", r));
     assert.equal(code, 0, stderr);
-    assert.match(stderr, /SOFTWARE signing key/);
+    // Issue 5: a TPM-sealed key in /dev/tpmrm0, else in our own swtpm, else a software key — each said plainly.
+    assert.match(stderr, /hardware TPM at \/dev\/tpmrm0|SOFTWARE TPM \(swtpm\) .* not a hardware root of trust|SOFTWARE signing key/);
     assert.match(stderr, /starting sealboxd --state .*\/var --demo-model/);
     assert.match(stderr, /ready; opening sealbox chat/);
     assert.match(stderr, /sealboxd stopped \(exit 0\)/);
