@@ -35,7 +35,7 @@ const { values } = parseArgs({
     threads: { type: "string", default: "1" },
     contexts: { type: "string" },
     mode: { type: "string", default: "cpu" },
-    rounds: { type: "string", default: "5" },
+    rounds: { type: "string", default: "6" },
     quick: { type: "boolean", default: false },
   },
 });
@@ -70,23 +70,37 @@ async function openEngine(path: string, sha256: string, sequences: number, conte
   return InferenceEngine.open({ modelPath: path, modelSha256: sha256, mode, threads, contextSize: 1024, sequences, contexts: contextCount });
 }
 
-/** node-llama-cpp alone: tokens/s of one 256-token completion, same model, context and sampling. */
-async function directRunner(path: string): Promise<{ run(): Promise<number>; close(): Promise<void> }> {
+/** Tokens per wall-clock second and per CPU second (all threads of this process) of one run. */
+interface Speed {
+  wall: number;
+  cpu: number;
+}
+
+async function timed(run: () => Promise<number>): Promise<Speed> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const tokens = await run();
+  const wallS = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  return { wall: tokens / wallS, cpu: tokens / ((c.user + c.system) / 1e6) };
+}
+
+/** node-llama-cpp alone: one 256-token completion, same model, context and sampling. */
+async function directRunner(path: string): Promise<{ run(): Promise<Speed>; close(): Promise<void> }> {
   const llama = await getLlama({ gpu: mode === "cuda" ? "cuda" : false, build: "never", skipDownload: true, maxThreads: threads, logLevel: LlamaLogLevel.warn });
   const model = await llama.loadModel({ modelPath: path, gpuLayers: mode === "cuda" ? "max" : 0 });
   const context = await model.createContext({ contextSize: 1024, sequences: 1, threads });
   const sequence = context.getSequence();
   return {
-    async run() {
-      // Like the engine, the sequence keeps the previous prompt's tokens and reuses the common prefix.
-      const completion = new LlamaCompletion({ contextSequence: sequence });
-      let n = 0;
-      const t0 = performance.now();
-      await completion.generateCompletion(PROMPT, { ...sampling, maxTokens: GEN_TOKENS, repeatPenalty: false, onToken: (t) => (n += t.length) });
-      const s = (performance.now() - t0) / 1000;
-      completion.dispose();
-      return n / s;
-    },
+    run: () =>
+      timed(async () => {
+        // Like the engine, the sequence keeps the previous prompt's tokens and reuses the common prefix.
+        const completion = new LlamaCompletion({ contextSequence: sequence });
+        let n = 0;
+        await completion.generateCompletion(PROMPT, { ...sampling, maxTokens: GEN_TOKENS, repeatPenalty: false, onToken: (t) => (n += t.length) });
+        completion.dispose();
+        return n;
+      }),
     async close() {
       await context.dispose();
       await model.dispose();
@@ -98,25 +112,61 @@ async function directRunner(path: string): Promise<{ run(): Promise<number>; clo
 async function pathVsDirect(name: string, path: string, sha256: string, ledger: Ledger) {
   const direct = await directRunner(path);
   const svc = new InferenceService({ engine: await openEngine(path, sha256, 1), audit: ledger, maxTokens: 512 });
-  const d: number[] = [];
-  const p: number[] = [];
+  const d: Speed[] = [];
+  const p: Speed[] = [];
   const device = svc.status().runtime.device;
   try {
     // Warm both, then alternate so drifts in machine load hit both alike.
     await direct.run();
     await svc.complete({ prompt: PROMPT, maxTokens: 16, ...sampling });
+    const viaPath = (): Promise<Speed> =>
+      timed(async () => (await svc.complete({ prompt: PROMPT, maxTokens: GEN_TOKENS, ...sampling }, { priority: "high" })).usage.completionTokens);
+    // ABBA order, so that neither side always runs first after the other.
     for (let i = 0; i < rounds; i++) {
-      d.push(await direct.run());
-      const t0 = performance.now();
-      const r = await svc.complete({ prompt: PROMPT, maxTokens: GEN_TOKENS, ...sampling }, { priority: "high" });
-      p.push(r.usage.completionTokens / ((performance.now() - t0) / 1000));
+      if (i % 2 === 0) {
+        d.push(await direct.run());
+        p.push(await viaPath());
+      } else {
+        p.push(await viaPath());
+        d.push(await direct.run());
+      }
     }
   } finally {
     await svc.close();
     await direct.close();
   }
-  const out = { device, direct_tokens_per_s: r2(median(d)), path_tokens_per_s: r2(median(p)), path_vs_direct: r2(median(p) / median(d)) };
-  say(`[${name}] ${GEN_TOKENS} tokens, median of ${rounds}: direct ${out.direct_tokens_per_s} tok/s, full path ${out.path_tokens_per_s} tok/s, ratio ${out.path_vs_direct}`);
+  const wall = (xs: Speed[]): number => median(xs.map((x) => x.wall));
+  const cpu = (xs: Speed[]): number => median(xs.map((x) => x.cpu));
+  const out = {
+    device,
+    direct_tokens_per_s: r2(wall(d)),
+    path_tokens_per_s: r2(wall(p)),
+    path_vs_direct: r2(wall(p) / wall(d)),
+    // Tokens per CPU-second: what the path costs in work, unmoved by other processes' load on a shared machine.
+    path_vs_direct_cpu: r2(cpu(p) / cpu(d)),
+  };
+  say(
+    `[${name}] ${GEN_TOKENS} tokens, median of ${rounds}: direct ${out.direct_tokens_per_s} tok/s, full path ${out.path_tokens_per_s} tok/s, ratio ${out.path_vs_direct}; ` +
+      `per CPU-second ${r2(cpu(d))} vs ${r2(cpu(p))}, ratio ${out.path_vs_direct_cpu}`,
+  );
+  return out;
+}
+
+/** One append of a request-sized record, alone: the ledger's durable, signed commit latency. */
+async function ledgerAppendMs(ledger: Ledger): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < AUDIT_REQUESTS; i++) {
+    const t0 = performance.now();
+    await ledger.append({
+      actor: { role: "operator", transport: "internal", peer: "-" },
+      category: "bench",
+      action: "append",
+      target: "0".repeat(64),
+      outcome: "info",
+      details: { promptSha256: "1".repeat(64), n: i, sampling: sampling },
+    });
+    out.push(performance.now() - t0);
+  }
   return out;
 }
 
@@ -125,6 +175,7 @@ async function auditOverhead(path: string, sha256: string, ledger: Ledger) {
   const withLedger = new InferenceService({ engine: await openEngine(path, sha256, 1), audit: ledger });
   const without = new InferenceService({ engine: await openEngine(path, sha256, 1), audit: NO_AUDIT });
   const waits: number[] = [];
+  const ownWaits: number[] = [];
   const lat = { ledger: [] as number[], none: [] as number[] };
   try {
     for (let i = 0; i < AUDIT_REQUESTS; i++) {
@@ -134,22 +185,29 @@ async function auditOverhead(path: string, sha256: string, ledger: Ledger) {
         const wall = performance.now() - t0;
         lat[key].push(wall);
         // Request record before (auditMs) + outcome record after (wall − totalMs).
-        if (key === "ledger") waits.push(r.timings.auditMs + (wall - r.timings.totalMs));
+        (key === "ledger" ? waits : ownWaits).push(r.timings.auditMs + (wall - r.timings.totalMs));
       }
     }
   } finally {
     await withLedger.close();
     await without.close();
   }
+  const appends = await ledgerAppendMs(ledger);
   const out = {
     audit_overhead_ms: r2(median(waits)),
     audit_overhead_p90_ms: r2(pct(waits, 90)),
     latency_p50_with_ledger_ms: r2(median(lat.ledger)),
     latency_p50_without_audit_ms: r2(median(lat.none)),
+    ledger_append_p50_ms: r2(median(appends)),
+    audit_own_cost_ms: r2(median(ownWaits)),
   };
   say(
     `[tiny] audit records, ${AUDIT_REQUESTS} one-token requests: waiting on the two records p50 ${out.audit_overhead_ms} ms, p90 ${out.audit_overhead_p90_ms} ms; ` +
       `request latency p50 ${out.latency_p50_with_ledger_ms} ms with the ledger, ${out.latency_p50_without_audit_ms} ms with a no-op audit log`,
+  );
+  say(
+    `[ledger] one append alone p50 ${out.ledger_append_p50_ms} ms (durable + signed checkpoint; a request waits for two); ` +
+      `the service's own record building and hashing ${out.audit_own_cost_ms} ms per request (no-op audit log)`,
   );
   return out;
 }
@@ -162,26 +220,38 @@ async function concurrency(name: string, path: string, sha256: string, ledger: L
   try {
     await svc.complete({ prompt: PROMPT, maxTokens: 8, ...sampling });
     const singles: number[] = [];
-    for (let i = 0; i < Math.max(2, Math.ceil(rounds / 2)); i++) {
+    const aggregates: number[] = [];
+    // CPU-seconds of this process per wall second while the 32 ran: how many cores it actually got.
+    const coresUsed: number[] = [];
+    // Interleaved: one request alone, then 32 at once, a few times, so load drifts hit both.
+    for (let round = 0; round < (quick ? 1 : 3); round++) {
+      for (let i = 0; i < 2; i++) {
+        const t0 = performance.now();
+        const r = await svc.complete({ prompt: PROMPT, maxTokens: CONC_TOKENS, ...sampling, seed: round * 2 + i });
+        singles.push(r.usage.completionTokens / ((performance.now() - t0) / 1000));
+      }
       const t0 = performance.now();
-      const r = await svc.complete({ prompt: PROMPT, maxTokens: CONC_TOKENS, ...sampling, seed: i });
-      singles.push(r.usage.completionTokens / ((performance.now() - t0) / 1000));
+      const c0 = process.cpuUsage();
+      const rs = await Promise.all(
+        Array.from({ length: CONCURRENT }, (_, i) => svc.complete({ prompt: `${PROMPT}${i}`, maxTokens: CONC_TOKENS, ...sampling, seed: i }, { priority: i % 4 === 0 ? "high" : "normal" })),
+      );
+      const wallS = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
+      aggregates.push(rs.reduce((n, r) => n + r.usage.completionTokens, 0) / wallS);
+      coresUsed.push((c.user + c.system) / 1e6 / wallS);
     }
-    const t0 = performance.now();
-    const rs = await Promise.all(
-      Array.from({ length: CONCURRENT }, (_, i) => svc.complete({ prompt: `${PROMPT}${i}`, maxTokens: CONC_TOKENS, ...sampling, seed: i }, { priority: i % 4 === 0 ? "high" : "normal" })),
-    );
-    const aggregate = rs.reduce((n, r) => n + r.usage.completionTokens, 0) / ((performance.now() - t0) / 1000);
+    const aggregate = median(aggregates);
     const single = median(singles);
     const out = {
       single_tokens_per_s: r2(single),
       aggregate_tokens_per_s: r2(aggregate),
       concurrency_gain: r2(aggregate / single),
+      cores_used: r2(median(coresUsed)),
       rss_growth_mib: r2((rssPeak - rssBase) / 2 ** 20),
     };
     say(
       `[${name}] ${CONCURRENT} concurrent requests × ${CONC_TOKENS} tokens on 4 sequences in ${contextCount} context(s): ${out.aggregate_tokens_per_s} tok/s vs one request ${out.single_tokens_per_s} tok/s, ` +
-        `gain ${out.concurrency_gain}; peak RSS growth ${out.rss_growth_mib} MiB`,
+        `gain ${out.concurrency_gain}; the process used ${out.cores_used} cores meanwhile; peak RSS growth ${out.rss_growth_mib} MiB`,
     );
     return out;
   } finally {
@@ -218,9 +288,11 @@ async function main(): Promise<void> {
         device: pvdLarge.device,
         path_vs_direct: pvdLarge.path_vs_direct,
         path_vs_direct_model: "large",
+        path_vs_direct_cpu: pvdLarge.path_vs_direct_cpu,
         tokens_per_s_path: pvdLarge.path_tokens_per_s,
         tokens_per_s_direct: pvdLarge.direct_tokens_per_s,
         path_vs_direct_tiny: pvdTiny.path_vs_direct,
+        path_vs_direct_cpu_tiny: pvdTiny.path_vs_direct_cpu,
         tokens_per_s_path_tiny: pvdTiny.path_tokens_per_s,
         tokens_per_s_direct_tiny: pvdTiny.direct_tokens_per_s,
         ...audit,
@@ -232,6 +304,7 @@ async function main(): Promise<void> {
         concurrency_aggregate_tokens_per_s: concLarge.aggregate_tokens_per_s,
         concurrency_single_tokens_per_s: concLarge.single_tokens_per_s,
         concurrency_rss_growth_mib: concLarge.rss_growth_mib,
+        concurrency_cores_used: concLarge.cores_used,
         concurrency_gain_tiny: concTiny.concurrency_gain,
         ledger_records: ledger.size(),
         load_average_1m: r2(loadavg()[0]!),
