@@ -47,6 +47,24 @@ function rewrap(check: string, e: unknown): SealboxError {
   return fail(check, e instanceof Error ? e.message : String(e));
 }
 
+/**
+ * Checks one record line as record seq of a bundle for box, and returns its
+ * leaf hash. Pure: the verifier runs it in worker threads for big bundles.
+ */
+export function checkRecordLine(leaf: Uint8Array, seq: number, box: string): Uint8Array {
+  let record;
+  try {
+    record = decodeRecord(leaf);
+  } catch (e) {
+    throw fail("records", `record ${seq}: ${(e as Error).message}`, { seq, reason: (e as SealboxError).code ?? "invalid" });
+  }
+  if (record.seq !== seq) {
+    throw fail("records", `record ${seq}: its seq field says ${record.seq}: a record was deleted, inserted, duplicated or reordered`, { seq, recordSeq: record.seq });
+  }
+  if (record.box !== box) throw fail("records", `record ${seq}: box ${JSON.stringify(record.box)} is not the bundle's ${JSON.stringify(box)}`, { seq });
+  return leafHash(leaf);
+}
+
 export class BundleVerifier {
   readonly verifier: NoteVerifier;
   readonly checkpoint: Checkpoint;
@@ -99,22 +117,32 @@ export class BundleVerifier {
     }
   }
 
+  /** The seq the next record must carry. */
+  get nextSeq(): number {
+    return this.next;
+  }
+
+  get box(): string {
+    return this.parsed.manifest.box;
+  }
+
   /** Checks one record line (its exact leaf bytes, without the newline). */
   pushRecord(leaf: Uint8Array): void {
+    this.checkRoom(this.next);
+    this.pushLeafHash(checkRecordLine(leaf, this.next, this.parsed.manifest.box));
+  }
+
+  /** Fails when record seq would be past the bundle's end. */
+  checkRoom(seq: number): void {
     const m = this.parsed.manifest;
-    const seq = this.next;
     if (seq >= m.to) throw fail("records", `record ${seq} is one more than the bundle holds (from ${m.from} to ${m.to}): a record was inserted or duplicated`, { seq });
-    let record;
-    try {
-      record = decodeRecord(leaf);
-    } catch (e) {
-      throw fail("records", `record ${seq}: ${(e as Error).message}`, { seq, reason: (e as SealboxError).code ?? "invalid" });
-    }
-    if (record.seq !== seq) {
-      throw fail("records", `record ${seq}: its seq field says ${record.seq}: a record was deleted, inserted, duplicated or reordered`, { seq, recordSeq: record.seq });
-    }
-    if (record.box !== m.box) throw fail("records", `record ${seq}: box ${JSON.stringify(record.box)} is not the bundle's ${JSON.stringify(m.box)}`, { seq });
-    this.range.append(leafHash(leaf));
+  }
+
+  /** Appends the leaf hash of the next record, already checked by checkRecordLine (e.g. in a worker). */
+  pushLeafHash(hash: Uint8Array): void {
+    const m = this.parsed.manifest;
+    this.checkRoom(this.next);
+    this.range.append(hash);
     this.next++;
     if (this.trusted && m.from === 0 && this.range.size === this.trusted.size) this.trustedRootFromRecords = this.range.root();
   }

@@ -40,17 +40,26 @@ async function variant(edit: (dir: string) => Promise<void>): Promise<string> {
   return dir;
 }
 
-/** In-process: a coded SealboxError, within a deadline. */
+/**
+ * In-process: a coded SealboxError, within a deadline — from the plain
+ * streaming verifier and from the worker-thread one alike, with the same message.
+ */
 async function rejectsCleanly(dir: string, why: string): Promise<string> {
-  const deadline = new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${why}: verify hung`)), 20_000).unref());
-  try {
-    await Promise.race([verifyBundle(dir, { key: s.vkey }), deadline]);
-  } catch (e) {
-    assert.ok(isSealboxError(e), `${why}: not a coded error: ${String(e)}`);
-    assert.ok(["VERIFY_FAILED", "BAD_FORMAT", "BAD_SIGNATURE"].includes((e as { code: string }).code), `${why}: ${(e as { code: string }).code}`);
-    return (e as Error).message;
+  const messages: string[] = [];
+  for (const threads of [0, 2]) {
+    const deadline = new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${why}: verify hung (threads ${threads})`)), 20_000).unref());
+    try {
+      await Promise.race([verifyBundle(dir, { key: s.vkey, threads }), deadline]);
+    } catch (e) {
+      assert.ok(isSealboxError(e), `${why}: not a coded error: ${String(e)}`);
+      assert.ok(["VERIFY_FAILED", "BAD_FORMAT", "BAD_SIGNATURE"].includes((e as { code: string }).code), `${why}: ${(e as { code: string }).code}`);
+      messages.push((e as Error).message);
+      continue;
+    }
+    assert.fail(`${why}: verify passed (threads ${threads})`);
   }
-  assert.fail(`${why}: verify passed`);
+  assert.equal(messages[1], messages[0], `${why}: both verifiers name the same failure`);
+  return messages[0]!;
 }
 
 const W = (dir: string, f: string, data: string | Uint8Array): Promise<void> => writeFile(join(dir, f), data);
