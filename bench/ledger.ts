@@ -10,7 +10,7 @@
 // timed on an N-record ledger. --keep DIR writes the state there and keeps it
 // (a normal state directory, key included: every sealbox command works on it).
 
-import { mkdtemp, mkdir, readdir, rm } from "node:fs/promises";
+import { mkdtemp, mkdir, open, readdir, rm } from "node:fs/promises";
 import { tmpdir, cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { openSigner, provisionSoftwareKey } from "../daemon/keys/key-store.js";
@@ -66,7 +66,28 @@ if (keep) {
 say(`machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
 say(`state: ${state}${keep ? " (kept)" : ""}`);
 
+/** The disk's flush latency right now: what every durable commit waits for at least once. */
+async function fdatasyncMs(dir: string): Promise<number> {
+  const fh = await open(join(dir, "fsync-probe"), "w");
+  const page = Buffer.alloc(4096, 1);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < 50; i++) {
+      await fh.write(page, 0, page.length, (i % 16) * 4096);
+      const t = performance.now();
+      await fh.datasync();
+      times.push(performance.now() - t);
+    }
+  } finally {
+    await fh.close();
+    await rm(join(dir, "fsync-probe"), { force: true });
+  }
+  return pct(times, 50);
+}
+
 try {
+  const fsyncMs = await fdatasyncMs(root);
+  say(`disk: fdatasync of one 4 KiB page, median ${round(fsyncMs)} ms (a commit is a data flush plus a synchronous meta-page write)`);
   const { info } = await provisionSoftwareKey(state);
   const signer = await openSigner(state);
   const ledger = await openLedger({ stateDir: state, signer });
@@ -162,6 +183,7 @@ try {
     JSON.stringify({
       records,
       writers: WRITERS,
+      fdatasync_ms: round(fsyncMs),
       durable_records_per_s: Math.round(durable),
       records_per_commit: round(measured / batches, 1),
       bulk_records_per_s: Math.round(bulk),

@@ -85,9 +85,7 @@ export async function exportBundle(reader: LedgerReadHandle, outDir: string, opt
     const chunk: Uint8Array[] = [];
     let chunkBytes = 0;
     const NL = new Uint8Array([0x0a]);
-    for (let seq = from; seq < to; seq++) {
-      const r = reader.recordBytes(seq);
-      if (r === undefined) throw new SealboxError("LEDGER_CORRUPT", `record ${seq} is missing from the ledger`);
+    for (const r of reader.recordsBetween(from, to)) {
       chunk.push(r, NL);
       chunkBytes += r.length + 1;
       if (chunkBytes >= 1 << 20) {

@@ -63,8 +63,30 @@ export class StoreReader implements LedgerReader {
     return this.store.getMeta(META_CHECKPOINT);
   }
 
+  private cachedNote: string | undefined;
+  private cachedSize = 0;
+
   size(): number {
-    return checkpointSize(this.latestCheckpoint());
+    const note = this.latestCheckpoint();
+    if (note !== this.cachedNote) {
+      this.cachedSize = checkpointSize(note);
+      this.cachedNote = note;
+    }
+    return this.cachedSize;
+  }
+
+  /**
+   * Records [from, to) in order, read with one cursor (much faster than one
+   * get per record). Throws LEDGER_CORRUPT when one is missing.
+   */
+  *recordsBetween(from: number, to: number): Generator<Uint8Array> {
+    let expected = from;
+    for (const { seq, bytes } of this.store.recordRange(from, to)) {
+      if (seq !== expected) throw new SealboxError("LEDGER_CORRUPT", `record ${expected} is missing from the ledger`, { details: { seq: expected } });
+      yield bytes;
+      expected++;
+    }
+    if (expected !== to) throw new SealboxError("LEDGER_CORRUPT", `record ${expected} is missing from the ledger`, { details: { seq: expected } });
   }
 
   recordBytes(seq: number): Uint8Array | undefined {
@@ -123,6 +145,7 @@ export class StoreReader implements LedgerReader {
 
 export interface LedgerReadHandle extends LedgerReader {
   readonly boxId: string;
+  recordsBetween(from: number, to: number): Iterable<Uint8Array>;
   readonly readNode: NodeReader;
   close(): Promise<void>;
 }

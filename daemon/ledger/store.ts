@@ -134,6 +134,16 @@ export class LedgerStore {
     return v === undefined ? undefined : v.toString("utf8");
   }
 
+  /** Records with from <= seq < to, in order, through one cursor. */
+  *recordRange(from: number, to: number): Generator<{ seq: number; bytes: Uint8Array }> {
+    this.check();
+    for (const { key, value } of this.records.getRange({ start: seqKey(from), end: seqKey(to) })) {
+      const k = key as Buffer;
+      const v = value as Buffer;
+      yield { seq: k.readUIntBE(0, 4) * 2 ** 32 + k.readUIntBE(4, 4), bytes: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
+    }
+  }
+
   /** Number of records stored: the last key + 1 (keys are dense from 0). */
   recordCount(): number {
     this.check();
