@@ -283,10 +283,15 @@ export class InferenceEngine {
         if (firstTokenMs === undefined && t.length > 0) firstTokenMs = performance.now() - t0;
         for (const id of t) tokens.push(id);
       },
-      onTextChunk: (chunk: string) => {
-        text += chunk;
-        hooks.onText?.(chunk);
-      },
+      // Text chunks cost a detokenization per token: asked for only when someone streams.
+      ...(hooks.onText
+        ? {
+            onTextChunk: (chunk: string) => {
+              text += chunk;
+              hooks.onText!(chunk);
+            },
+          }
+        : {}),
     };
     let reason: string;
     try {
