@@ -80,6 +80,10 @@ export interface LedgerReader {
   inclusionProof(seq: number, treeSize: number): Uint8Array[];
   /** RFC 9162 consistency proof between two tree sizes (oldSize <= newSize <= size()). */
   consistencyProof(oldSize: number, newSize: number): Uint8Array[];
-  /** Called after every new durable checkpoint. Returns the unsubscribe function. */
+  /**
+   * Called after every new durable checkpoint, in the process that writes the
+   * ledger (a read-only reader in another process never hears of one: poll
+   * latestCheckpoint() there). Returns the unsubscribe function.
+   */
   onCheckpoint(listener: (size: number, note: string) => void): () => void;
 }
