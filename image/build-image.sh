@@ -54,22 +54,23 @@ if [ -z "$deb" ]; then
 fi
 [ -f "$deb" ] || { say "no package at $deb"; exit 1; }
 
-work=$root/build/image
+# Debian's .deb files are cached across builds; the tree is private to this build.
+cache=$root/build/image/debs
+mkdir -p "$cache"
+work=$(mktemp -d "$root/build/image/work.XXXXXX")
 tree=$work/rootfs
-mkdir -p "$work/debs"
 cleanup() {
   for m in proc sys dev/pts dev; do umount -l "$tree/$m" 2>/dev/null || true; done
 }
-trap cleanup EXIT
-cleanup
-rm -rf "$tree"
+# --one-file-system: never follow a mount that failed to detach into the host.
+trap 'cleanup; rm -rf --one-file-system "$work"' EXIT
 
 # 1. Debian: a minimal base, systemd, nftables, udev (device nodes and the TPM's group).
 packages=systemd,systemd-sysv,dbus,libsystemd0,udev,tpm-udev,nftables,kmod,iproute2,e2fsprogs,tpm2-tools
 [ "$kernel" = 1 ] && packages=$packages,linux-image-amd64,initramfs-tools
-say "debootstrap bookworm from $mirror (packages cached in $work/debs)"
-debootstrap --variant=minbase --include="$packages" --cache-dir="$work/debs" bookworm "$tree" "$mirror" >"$work/debootstrap.log" 2>&1 \
-  || { say "debootstrap failed: see $work/debootstrap.log"; exit 1; }
+say "debootstrap bookworm from $mirror (packages cached in $cache)"
+debootstrap --variant=minbase --include="$packages" --cache-dir="$cache" bookworm "$tree" "$mirror" >"$work/debootstrap.log" 2>&1 \
+  || { say "debootstrap failed:"; tail -20 "$work/debootstrap.log" >&2; exit 1; }
 
 mount -t proc proc "$tree/proc"
 mount --bind /dev "$tree/dev"
@@ -77,7 +78,7 @@ in_tree() { chroot "$tree" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC
 
 # 2. The package (its postinst makes the users and enables sealbox.service).
 cp "$deb" "$tree/tmp/sealbox.deb"
-in_tree dpkg -i /tmp/sealbox.deb >"$work/dpkg.log" 2>&1 || { say "dpkg -i failed: see $work/dpkg.log"; exit 1; }
+in_tree dpkg -i /tmp/sealbox.deb >"$work/dpkg.log" 2>&1 || { say "dpkg -i failed:"; tail -20 "$work/dpkg.log" >&2; exit 1; }
 rm -f "$tree/tmp/sealbox.deb"
 
 # 3. Appliance configuration.
@@ -124,7 +125,7 @@ done
 
 if [ "$kernel" = 1 ]; then
   echo squashfs >>"$tree/etc/initramfs-tools/modules"
-  in_tree update-initramfs -u -k all >"$work/initramfs.log" 2>&1
+  in_tree update-initramfs -u -k all >"$work/initramfs.log" 2>&1 || { say "update-initramfs failed:"; tail -20 "$work/initramfs.log" >&2; exit 1; }
   mkdir -p "$out"
   cp "$tree"/boot/vmlinuz-* "$out/vmlinuz"
   cp "$tree"/boot/initrd.img-* "$out/initrd.img"
