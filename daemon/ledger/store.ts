@@ -12,6 +12,7 @@
 // a batch (LEDGER_FULL) before the file grows past it.
 
 import { existsSync, mkdirSync } from "node:fs";
+import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { open as openLmdb, type Database, type RootDatabase } from "lmdb";
 import { SealboxError, type ErrorCode } from "../errors.js";
@@ -69,6 +70,15 @@ export function storageError(e: unknown, doing: string): SealboxError {
   return new SealboxError(code, `ledger: ${doing} failed: ${err?.message ?? String(e)}`, { cause: e });
 }
 
+/**
+ * The put() promises inside a conditional batch settle with the batch, whose
+ * own promise is the one awaited; a failed commit must not also surface as
+ * an unhandled rejection of each put.
+ */
+function quiet(p: unknown): void {
+  if (p && typeof (p as Promise<unknown>).then === "function") (p as Promise<unknown>).then(undefined, () => undefined);
+}
+
 export class LedgerStore {
   private closed = false;
   /** LMDB's used bytes at the last look, and a generous estimate of what was written since. */
@@ -98,6 +108,10 @@ export class LedgerStore {
         readOnly: options.readOnly,
         // Sync inside each commit: a write resolves only once it is on disk.
         overlappingSync: false,
+        // Each batch is one explicit conditional block; lmdb-js's own event-turn
+        // batching would add a commit promise nobody holds, which turns a failed
+        // commit (a full disk) into an unhandled rejection that ends the process.
+        eventTurnBatching: false,
         maxDbs: 4,
         mapSize: Math.min(options.mapSizeBytes, 1024 ** 3),
       });
@@ -188,12 +202,12 @@ export class LedgerStore {
     let written: boolean;
     try {
       written = await this.records.ifNoExists(seqKey(batch.firstSeq), () => {
-        batch.records.forEach((r, i) => void this.records.put(seqKey(batch.firstSeq + i), Buffer.from(r.buffer, r.byteOffset, r.byteLength)));
-        for (const n of batch.nodes) void this.nodes.put(nodeKey(n.level, n.index), Buffer.from(n.hash.buffer, n.hash.byteOffset, n.hash.byteLength));
-        for (const [k, v] of Object.entries(batch.meta)) void this.meta.put(Buffer.from(k, "utf8"), Buffer.from(v, "utf8"));
+        batch.records.forEach((r, i) => quiet(this.records.put(seqKey(batch.firstSeq + i), Buffer.from(r.buffer, r.byteOffset, r.byteLength))));
+        for (const n of batch.nodes) quiet(this.nodes.put(nodeKey(n.level, n.index), Buffer.from(n.hash.buffer, n.hash.byteOffset, n.hash.byteLength)));
+        for (const [k, v] of Object.entries(batch.meta)) quiet(this.meta.put(Buffer.from(k, "utf8"), Buffer.from(v, "utf8")));
       });
     } catch (e) {
-      throw storageError(e, "writing a batch");
+      throw await this.commitFailure(e, estimate);
     }
     this.sinceKnown += estimate * 2;
     if (!written) {
@@ -203,15 +217,49 @@ export class LedgerStore {
     }
   }
 
+  /**
+   * lmdb-js rejects a failed commit with a generic "Commit failed" whose
+   * commitError promise carries the real error a moment later — and crashes
+   * the process with an unhandled rejection if nobody takes it. Take it, and
+   * map it: an I/O error on a file system with no room left is LEDGER_FULL
+   * (a full disk surfaces as EIO from LMDB's writes, not always as ENOSPC).
+   */
+  private async commitFailure(e: unknown, estimate: number): Promise<SealboxError> {
+    let cause: unknown = e;
+    const pending = (e as { commitError?: Promise<unknown> } | undefined)?.commitError;
+    if (pending && typeof pending.then === "function") {
+      cause = await pending.then(
+        () => e,
+        (real: unknown) => real,
+      );
+    }
+    const mapped = storageError(cause, "writing a batch");
+    if (mapped.code === "LEDGER_WRITE_FAILED") {
+      try {
+        const st = await statfs(join(this.path, ".."));
+        const freeBytes = st.bavail * st.bsize;
+        if (freeBytes < estimate * 2 + 65536) {
+          return new SealboxError("LEDGER_FULL", `the file system holding the ledger is full (${freeBytes} bytes free); the action was not performed`, {
+            cause,
+            details: { freeBytes },
+          });
+        }
+      } catch {
+        // statfs failing leaves the write failure as it is
+      }
+    }
+    return mapped;
+  }
+
   /** Writes meta entries only if name does not exist yet; resolves to whether it wrote. */
   async putMetaIfAbsent(name: string, value: string): Promise<boolean> {
     this.check();
     try {
       return await this.meta.ifNoExists(Buffer.from(name, "utf8"), () => {
-        void this.meta.put(Buffer.from(name, "utf8"), Buffer.from(value, "utf8"));
+        quiet(this.meta.put(Buffer.from(name, "utf8"), Buffer.from(value, "utf8")));
       });
     } catch (e) {
-      throw storageError(e, `writing ${name}`);
+      throw await this.commitFailure(e, value.length);
     }
   }
 
