@@ -155,7 +155,14 @@ class LedgerImpl extends StoreReader implements Ledger {
   private async flushLoop(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.opts.maxBatchRecords);
-      await this.commitBatch(batch);
+      try {
+        await this.commitBatch(batch);
+      } catch (e) {
+        // Not expected (commitBatch answers every append itself), but never leave an append unanswered.
+        const err = toSealboxError(e, "LEDGER_WRITE_FAILED");
+        this.opts.log?.error("ledger batch failed unexpectedly; its actions must not run", { error: err.message });
+        for (const p of batch) p.reject(err);
+      }
     }
   }
 
@@ -195,7 +202,8 @@ class LedgerImpl extends StoreReader implements Ledger {
     } catch (e) {
       this.range = before;
       const err = toSealboxError(e, "LEDGER_WRITE_FAILED");
-      if (err.code === "LEDGER_WRITE_FAILED" && /another process/.test(err.message)) this.broken = err;
+      // Another writer got there first: this process's view of the tree is stale for good.
+      if (err.details?.conflict === true) this.broken = err;
       this.opts.log?.error("ledger batch failed; its actions must not run", { records: accepted.length, firstSeq, code: err.code, error: err.message });
       for (const p of accepted) p.reject(err);
     }

@@ -212,7 +212,7 @@ export class LedgerStore {
     this.sinceKnown += estimate * 2;
     if (!written) {
       throw new SealboxError("LEDGER_WRITE_FAILED", `record ${batch.firstSeq} already exists: another process is writing this ledger`, {
-        details: { firstSeq: batch.firstSeq },
+        details: { firstSeq: batch.firstSeq, conflict: true },
       });
     }
   }

@@ -209,3 +209,37 @@ test("a tampered store is refused at open with LEDGER_CORRUPT", async (t) => {
     await assert.rejects(openLedger({ stateDir: s.dir, signer: s.signer }), (e: unknown) => isSealboxError(e, "LEDGER_CORRUPT"), what);
   }
 });
+
+test("a second writer process cannot interleave: the stale writer is refused for good, nothing is lost", async (t) => {
+  const s = await tempState();
+  t.after(() => s.cleanup());
+  const stale = await openLedger({ stateDir: s.dir, signer: s.signer });
+  t.after(() => stale.close());
+  const { spawn } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const child = spawn(process.execPath, [fileURLToPath(new URL("../../helpers/ledger-crash-child.js", import.meta.url)), s.dir, "other"], { stdio: ["ignore", "pipe", "inherit"] });
+  const acks = await new Promise<number>((resolve) => {
+    let buf = "";
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+      buf += d;
+      const n = buf.split("\n").filter((l) => l.startsWith("ack ")).length;
+      if (n >= 100) {
+        child.kill("SIGKILL");
+        resolve(n);
+      }
+    });
+  });
+  await new Promise((r) => child.on("close", r));
+  assert.ok(acks >= 100);
+  const first = await stale.append(event(1)).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(isSealboxError(first, "LEDGER_WRITE_FAILED"), `expected a conflict, got ${String(first)}`);
+  assert.match((first as Error).message, /another process is writing this ledger/);
+  await rejectsWith(stale.append(event(2)), "LEDGER_WRITE_FAILED");
+  const reader = await openLedgerReader(s.dir);
+  t.after(() => reader.close());
+  assert.ok(reader.size() >= acks + 1, "the other writer's records are all there");
+  assert.equal(reader.record(1)!.target!.startsWith("other-"), true, "record 1 is the other writer's, not the stale one's");
+});
