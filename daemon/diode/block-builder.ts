@@ -56,8 +56,21 @@ function bitLength(n: number): number {
   return n <= 0 ? 0 : Math.floor(Math.log2(n)) + 1;
 }
 
-/** Builds and encodes the block [firstSeq, …) — as many records as fit blockSymbols, at least one. */
-export function buildBlock(reader: DiodeLedgerReader, o: BuildOptions): OutgoingBlock {
+/** A block read and proven, not yet RaptorQ-encoded (that part may run on a worker thread). */
+export interface PreparedBlock {
+  fields: SymbolFrameFields;
+  object: Uint8Array;
+  /** Source symbols K. */
+  k: number;
+  /** Repair symbols to send, and how many to skip first (earlier windows). */
+  repair: number;
+  skip: number;
+  carousel: boolean;
+  recordBytes: number;
+}
+
+/** Reads the records [firstSeq, …) that fit blockSymbols (at least one) and proves them against the checkpoint. */
+export function prepareBlock(reader: DiodeLedgerReader, o: BuildOptions): PreparedBlock {
   const n = o.checkpoint.size;
   const end = Math.min(o.endSeq, n);
   if (!(o.firstSeq >= 0 && o.firstSeq < end)) throw new RangeError(`nothing to send in [${o.firstSeq}, ${end})`);
@@ -85,17 +98,32 @@ export function buildBlock(reader: DiodeLedgerReader, o: BuildOptions): Outgoing
   const object = encodeBlock({ flags: o.flags, epoch: o.epoch, block: o.block, firstSeq: o.firstSeq, checkpoint: o.checkpoint.note, left, right, records });
   const k = Math.ceil(object.length / o.symbolBytes);
   const repair = o.repairRatio > 0 ? Math.max(o.minRepairSymbols ?? 2, Math.ceil(k * o.repairRatio)) : 0;
-  const skip = repair * (o.repairWindow ?? 0);
-  let packets = encodeObject(object, o.symbolBytes, skip + repair);
-  // Source symbols, then this window's repair symbols (each window's are new to a receiver).
-  if (skip > 0) packets = packets.slice(0, k).concat(packets.slice(k + skip));
   return {
     fields: { flags: o.flags, epoch: o.epoch, block: o.block, firstSeq: o.firstSeq, count: records.length, transferBytes: object.length, symbolBytes: o.symbolBytes },
-    packets,
-    next: 0,
+    object,
+    k,
+    repair,
+    skip: repair * (o.repairWindow ?? 0),
     carousel: (o.flags & 1) === 1,
     recordBytes,
   };
+}
+
+/** RaptorQ-encodes a prepared block here and now: source symbols, then this window's repair symbols. */
+export function encodePrepared(p: PreparedBlock): Uint8Array[] {
+  const packets = encodeObject(p.object, p.fields.symbolBytes, p.skip + p.repair);
+  // Each window's repair symbols are new to a receiver that kept an earlier pass's.
+  return p.skip > 0 ? packets.slice(0, p.k).concat(packets.slice(p.k + p.skip)) : packets;
+}
+
+export function outgoing(p: PreparedBlock, packets: Uint8Array[]): OutgoingBlock {
+  return { fields: p.fields, packets, next: 0, carousel: p.carousel, recordBytes: p.recordBytes };
+}
+
+/** Builds and encodes the block [firstSeq, …) — as many records as fit blockSymbols, at least one. */
+export function buildBlock(reader: DiodeLedgerReader, o: BuildOptions): OutgoingBlock {
+  const p = prepareBlock(reader, o);
+  return outgoing(p, encodePrepared(p));
 }
 
 /** Frames the block's next packet, or returns undefined when it has all gone. */

@@ -4,8 +4,9 @@
 // a second. Never reads from its link.
 
 import type { Logger } from "../log.js";
-import { buildBlock, type CheckpointSnapshot, type DiodeLedgerReader, type OutgoingBlock } from "./block-builder.js";
+import { encodePrepared, outgoing, prepareBlock, type CheckpointSnapshot, type DiodeLedgerReader, type PreparedBlock } from "./block-builder.js";
 import { CarouselTable, type CarouselEntry } from "./carousel-table.js";
+import type { BlockEncoder } from "./encoder-pool.js";
 import { encodeHeartbeatFrame, FLAG_CAROUSEL, SYMBOL_OVERHEAD_BYTES } from "./frame.js";
 import { formatHeartbeat } from "./heartbeat.js";
 import { Interleaver } from "./interleaver.js";
@@ -21,8 +22,13 @@ export interface ChannelPosition {
   block: number;
 }
 
+/** Blocks being encoded at once: enough to keep the rotation full, few enough to bound memory. */
+const MAX_ENCODING = 2;
+
 export interface ChannelOptions {
   link: DiodeLink;
+  /** RaptorQ encoding (a worker thread in the daemon). */
+  encoder: BlockEncoder;
   reader: DiodeLedgerReader;
   epoch: bigint;
   symbolBytes: number;
@@ -77,6 +83,8 @@ export type ChannelStatus = {
 
 export class Channel {
   private readonly interleaver = new Interleaver();
+  /** Blocks handed to the encoder and not back yet. */
+  private readonly building: { carousel: boolean }[] = [];
   private readonly table: CarouselTable;
   private readonly bucket: TokenBucket;
   private readonly carouselBucket: TokenBucket | undefined;
@@ -204,13 +212,19 @@ export class Channel {
 
   private take(now: number): Uint8Array | undefined {
     const f = this.interleaver.next();
-    if (f !== undefined && this.interleaver.size >= this.o.interleaveDepth) return f;
-    this.fill(now);
+    // Blocks are prepared here and encoded off the event loop; they join the rotation when ready.
+    if (this.interleaver.size + this.building.length < this.o.interleaveDepth || f === undefined) this.fill(now);
     return f ?? this.interleaver.next();
   }
 
-  /** Builds at most one block (each costs milliseconds of encoding), new entries first. */
+  /** Open blocks plus those being encoded, matching pred. */
+  private slots(pred: (carousel: boolean) => boolean): number {
+    return this.interleaver.count((b) => pred(b.carousel)) + this.building.filter((b) => pred(b.carousel)).length;
+  }
+
+  /** Prepares at most one block (new entries first) and hands it to the encoder. */
   private fill(now: number): void {
+    if (this.building.length >= MAX_ENCODING) return;
     const cp = this.o.checkpoint();
     if (cp === undefined) return;
     const { oldest, authorizedEnd } = this.o.bounds();
@@ -220,61 +234,79 @@ export class Channel {
       this.pos.liveNext = 0;
     }
     const depth = this.o.interleaveDepth;
-    const liveOpen = this.interleaver.count((b) => !b.carousel);
+    const open = this.interleaver.size + this.building.length;
+    const liveOpen = this.slots((c) => !c);
     const liveWaiting = this.pos.liveNext < end;
     if (liveWaiting) {
       const liveCap = Math.max(1, depth - this.o.carouselReservedSlots);
       // New entries get up to liveCap slots, and one slot even when the carousel holds them all.
-      const room = liveOpen === 0 ? this.interleaver.size <= depth : liveOpen < liveCap && this.interleaver.size < depth;
+      const room = liveOpen === 0 ? open <= depth : liveOpen < liveCap && open < depth;
       if (room) {
-        const b = this.build(cp, this.pos.liveNext, end, false);
-        this.pos.liveNext += b.fields.count;
+        const p = this.prepare(cp, this.pos.liveNext, end, false);
+        this.pos.liveNext += p.fields.count;
         this.stats.blocksLive++;
-        this.interleaver.add(b);
+        this.encode(p, now);
         return;
       }
     }
-    if (this.interleaver.size >= depth || end <= oldest) return;
+    if (open >= depth || end <= oldest) return;
     // While new entries are queued or in flight the carousel keeps to its reserved slots;
     // when the link is otherwise idle it takes them all.
-    if ((liveWaiting || liveOpen > 0) && this.interleaver.size - liveOpen >= this.o.carouselReservedSlots) return;
+    if ((liveWaiting || liveOpen > 0) && open - liveOpen >= this.o.carouselReservedSlots) return;
     if (this.carouselBucket && this.carouselBucket.available(now) < 0) return;
     if (this.pos.carouselNext < oldest || this.pos.carouselNext > end) this.pos.carouselNext = oldest;
     if (this.pos.carouselNext === end) {
       // Every block of this pass is built; the next pass starts once they have all gone
       // out, so the carousel never has two copies of the same range in flight.
-      if (this.interleaver.count((b) => b.carousel) > 0) return;
+      if (this.slots((c) => c) > 0) return;
       this.finishPass(now, oldest);
     }
     if (now < this.carouselResumeMs) return;
     this.table.dropBelow(oldest);
-    const b = this.carouselBlock(cp, this.pos.carouselNext, end);
-    this.pos.carouselNext = b.fields.firstSeq + b.fields.count;
+    const p = this.carouselBlock(cp, this.pos.carouselNext, end);
+    this.pos.carouselNext = p.fields.firstSeq + p.fields.count;
     this.stats.blocksCarousel++;
-    const wire = b.packets.length * this.o.link.wireBytes(this.o.symbolBytes + SYMBOL_OVERHEAD_BYTES);
+    const wire = (p.k + p.repair) * this.o.link.wireBytes(this.o.symbolBytes + SYMBOL_OVERHEAD_BYTES);
     this.passWireBytes += wire;
     // Charged when built: the carousel may run one block into debt, then waits.
     this.carouselBucket?.charge(wire, now);
-    this.interleaver.add(b);
+    this.encode(p, now);
+  }
+
+  private encode(p: PreparedBlock, now: number): void {
+    const job = { carousel: p.carousel };
+    this.building.push(job);
+    const done = (packets: Uint8Array[]): void => {
+      this.building.splice(this.building.indexOf(job), 1);
+      if (this.stopped) return;
+      this.interleaver.add(outgoing(p, packets));
+      this.wake();
+    };
+    this.o.encoder.encode(p).then(done, (e: unknown) => {
+      if (this.stopped) return;
+      this.o.log.warn("encoding on the worker failed; encoding here", { error: (e as Error).message, block: p.fields.block });
+      done(encodePrepared(p));
+    });
+    void now;
   }
 
   /** The carousel's block at pos: the same object as in earlier passes (with new repair symbols), or a newly cut one. */
-  private carouselBlock(cp: CheckpointSnapshot, pos: number, end: number): OutgoingBlock {
+  private carouselBlock(cp: CheckpointSnapshot, pos: number, end: number): PreparedBlock {
     let entry: CarouselEntry | undefined = this.table.at(pos);
     if (entry && (entry.first + entry.count > end || this.table.isSmallTail(entry, end))) {
       this.table.remove(entry);
       entry = undefined;
     }
     if (entry) {
-      const b = this.build(entry.checkpoint, entry.first, entry.first + entry.count, true, entry.id, entry.passes % 8);
+      const p = this.prepare(entry.checkpoint, entry.first, entry.first + entry.count, true, entry.id, entry.passes % 8);
       entry.passes++;
-      if (b.fields.count === entry.count) return b;
+      if (p.fields.count === entry.count) return p;
       this.table.remove(entry); // the records changed under us: cut it afresh
     }
     const id = this.table.newId();
-    const b = this.build(cp, pos, Math.min(end, this.table.limitAfter(pos)), true, id);
-    this.table.add({ first: pos, count: b.fields.count, checkpoint: cp, recordBytes: b.recordBytes, id }).passes = 1;
-    return b;
+    const p = this.prepare(cp, pos, Math.min(end, this.table.limitAfter(pos)), true, id);
+    this.table.add({ first: pos, count: p.fields.count, checkpoint: cp, recordBytes: p.recordBytes, id }).passes = 1;
+    return p;
   }
 
   private finishPass(now: number, oldest: number): void {
@@ -287,13 +319,13 @@ export class Channel {
     this.carouselPassStartMs = Math.max(now, this.carouselResumeMs);
   }
 
-  private build(cp: CheckpointSnapshot, first: number, end: number, carousel: boolean, id?: number, repairWindow = 0): OutgoingBlock {
+  private prepare(cp: CheckpointSnapshot, first: number, end: number, carousel: boolean, id?: number, repairWindow = 0): PreparedBlock {
     let block = id;
     if (block === undefined) {
       block = this.pos.block & 0x7fffffff;
       this.pos.block = (this.pos.block + 1) & 0x7fffffff;
     }
-    const b = buildBlock(this.o.reader, {
+    const p = prepareBlock(this.o.reader, {
       epoch: this.o.epoch,
       block,
       flags: carousel ? FLAG_CAROUSEL : 0,
@@ -305,9 +337,9 @@ export class Channel {
       repairRatio: this.o.repairRatio,
       repairWindow,
     });
-    this.stats.recordBytesBuilt += b.recordBytes;
-    this.stats.recordsBuilt += b.fields.count;
-    return b;
+    this.stats.recordBytesBuilt += p.recordBytes;
+    this.stats.recordsBuilt += p.fields.count;
+    return p;
   }
 
   private sendHeartbeat(now: number): void {
@@ -366,7 +398,7 @@ export class Channel {
       sendErrors: this.o.link.stats.sendErrors,
       lastError: this.o.link.stats.lastError ?? null,
       blocksSent: { live: this.stats.blocksLive, carousel: this.stats.blocksCarousel },
-      openBlocks: this.interleaver.size,
+      openBlocks: this.interleaver.size + this.building.length,
       queuedFrames: this.interleaver.pendingPackets,
       heartbeatsSent: this.stats.heartbeats,
       retainedWireBytes: e.retainedWireBytes,

@@ -12,6 +12,7 @@
 //   entries is reported (inconsistent_checkpoint) and never accepted.
 // - Frames of an epoch older than the sender's current one are replays.
 
+import { crc32 } from "node:zlib";
 import { isSealboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { decodeBlock, type DiodeBlock } from "./block.js";
@@ -67,6 +68,8 @@ export class ReceiverCore {
   /** Signature-verified checkpoints beyond head, by size, waiting for the entries that prove them. */
   private readonly pendingCps = new Map<number, VerifiedCheckpoint>();
   private readonly acceptedRoots = new Map<number, Uint8Array>();
+  /** Parked blocks proven this run: the compact range after them, so joining them needs no second hashing. */
+  private readonly parkedProofs = new Map<number, { count: number; crc: number; end: CompactRange }>();
   private readonly cpCache = new Map<string, VerifiedCheckpoint | "bad">();
   private gaps: Gap[] = [];
   private readonly reported = new Map<string, { type: string; count: number; firstMs: number; details: Record<string, unknown> }>();
@@ -219,7 +222,6 @@ export class ReceiverCore {
       this.count("blocks_duplicate");
       return;
     }
-    const leafHashes = block.records.map(leafHashOf);
     let cr: CompactRange;
     try {
       cr = CompactRange.of(first, block.left);
@@ -232,9 +234,13 @@ export class ReceiverCore {
     if (first > head) {
       if (!fresh) return;
       // Ahead of a gap: prove it now against its checkpoint alone, park it, join it later.
-      if (!this.provesRoot(cr, leafHashes, cp, block)) return;
+      const proven = cr.clone();
+      for (const r of block.records) proven.appendLeafHash(leafHashOf(r));
+      if (!this.rootMatches(proven, cp, block)) return;
       if (this.rebaseIfFresh(first, block)) return this.processBlock(block, object, true);
       if (this.o.pending.put(first, block.records.length, object)) {
+        // Remember what was proven, so the join need not hash the block again.
+        this.parkedProofs.set(first, { count: block.records.length, crc: crc32(object), end: proven });
         this.count("blocks_parked");
         this.openGap(head, first, "out_of_order");
       } else this.count("blocks_not_parked");
@@ -247,21 +253,29 @@ export class ReceiverCore {
     for (const [size, p] of this.pendingCps) if (size > head && size <= end) checkAt.set(size, p);
     const confirmed: VerifiedCheckpoint[] = [];
     const contradicted: VerifiedCheckpoint[] = [];
-    for (let i = 0; i < leafHashes.length; i++) {
-      if (first + i === head && !cr.equals(this.frontier)) {
-        this.event("inconsistent_checkpoint", {
-          checkpoint: { size: cp.size, note: cp.note },
-          at: head,
-          reason: "the block's view of the entries before it differs from the verified entries",
-        });
-        this.count("inconsistent_checkpoints");
-        return;
+    const inconsistent = (): void => {
+      this.event("inconsistent_checkpoint", {
+        checkpoint: { size: cp.size, note: cp.note },
+        at: head,
+        reason: "the block's view of the entries before it differs from the verified entries",
+      });
+      this.count("inconsistent_checkpoints");
+    };
+    const parked = this.parkedProofs.get(first);
+    this.parkedProofs.delete(first);
+    if (!fresh && parked && first === head && checkAt.size === 0 && parked.count === block.records.length && parked.crc === crc32(object)) {
+      // Proven against its checkpoint when parked; it joins if its view of [0, head) is ours.
+      if (!cr.equals(this.frontier)) return inconsistent();
+      cr = parked.end;
+    } else {
+      for (let i = 0; i < block.records.length; i++) {
+        if (first + i === head && !cr.equals(this.frontier)) return inconsistent();
+        cr.appendLeafHash(leafHashOf(block.records[i]!));
+        const waiting = checkAt.get(first + i + 1);
+        if (waiting) (bytesEqual(cr.root(), waiting.rootHash) ? confirmed : contradicted).push(waiting);
       }
-      cr.appendLeafHash(leafHashes[i]!);
-      const waiting = checkAt.get(first + i + 1);
-      if (waiting) (bytesEqual(cr.root(), waiting.rootHash) ? confirmed : contradicted).push(waiting);
+      if (!this.rootMatches(cr, cp, block)) return;
     }
-    if (!this.rootMatches(cr, cp, block)) return;
     // Verified: every entry below end is proven and consistent with what was accepted before.
     if (this.s.box === null) this.s.box = boxOf(block.records[head - first]!);
     for (let i = head - first; i < block.records.length; i++) this.o.output.appendEntry(first + i, block.records[i]!);
@@ -289,7 +303,10 @@ export class ReceiverCore {
   private drainParked(): void {
     for (;;) {
       const ready = this.o.pending.takeReady(this.s.head);
-      if (ready.length === 0) return;
+      if (ready.length === 0) {
+        for (const first of this.parkedProofs.keys()) if (first < this.s.head) this.parkedProofs.delete(first);
+        return;
+      }
       for (const bytes of ready) {
         try {
           this.processBlock(decodeBlock(bytes), bytes, false);
@@ -299,12 +316,6 @@ export class ReceiverCore {
         }
       }
     }
-  }
-
-  private provesRoot(cr: CompactRange, leafHashes: Uint8Array[], cp: VerifiedCheckpoint, block: DiodeBlock): boolean {
-    const c = cr.clone();
-    for (const h of leafHashes) c.appendLeafHash(h);
-    return this.rootMatches(c, cp, block);
   }
 
   private rootMatches(cr: CompactRange, cp: VerifiedCheckpoint, block: DiodeBlock): boolean {

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from "../log.js";
 import type { CheckpointSnapshot, DiodeLedgerReader } from "./block-builder.js";
 import { Channel, type ChannelStatus } from "./channel.js";
 import { maxSourceSymbols, MIN_SYMBOL_BYTES, symbolBytesForMtu } from "./frame.js";
+import { inlineEncoder, startEncoderWorker } from "./encoder-pool.js";
 import { openSerialLink, openUdpLink, type DiodeLink } from "./links.js";
 import { checkpointSizeOf } from "./notes.js";
 import { diodeDir, loadSenderState, nextEpoch, saveSenderState, writeJsonAtomic, type SavedChannel, type SenderState } from "./sender-state.js";
@@ -59,6 +60,8 @@ export interface DiodeSenderOptions {
   /** A short carousel pass waits at least this long before the next. Defaults to 1000. */
   carouselMinPassMs?: number;
   log?: Logger;
+  /** Encode on a worker thread (default), or on the event loop ("inline"). */
+  encoder?: "worker" | "inline";
   /** Opens the links (tests inject pre-opened ones). Defaults to UDP/serial from the options above. */
   openLinks?: () => Promise<DiodeLink[]>;
 }
@@ -136,6 +139,7 @@ export async function startDiodeSender(options: DiodeSenderOptions): Promise<Dio
     throw err;
   }
 
+  const encoder = options.encoder === "inline" ? inlineEncoder : startEncoderWorker(log);
   const startedAt = new Date().toISOString();
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 1000;
   const auditIntervalMs = options.auditIntervalMs ?? 1000;
@@ -162,6 +166,7 @@ export async function startDiodeSender(options: DiodeSenderOptions): Promise<Dio
     const position = prev && prev.target === link.target ? { liveNext: prev.liveNext, carouselNext: prev.carouselNext, block: 0 } : { liveNext: 0, carouselNext: 0, block: 0 };
     return new Channel({
       link,
+      encoder,
       reader: options.reader,
       epoch,
       symbolBytes,
@@ -282,6 +287,7 @@ export async function startDiodeSender(options: DiodeSenderOptions): Promise<Dio
         if (auditTimer) clearTimeout(auditTimer);
         unsubscribe();
         for (const c of channels) c.stop();
+        await encoder.close();
         const final = status();
         await Promise.all(links.map((l) => l.close().catch((e: unknown) => log.warn("closing a diode link failed", { error: toSealboxError(e).message }))));
         while (saving) await new Promise((r) => setTimeout(r, 5));

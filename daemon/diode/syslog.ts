@@ -14,22 +14,28 @@ export const SD_ID = "sealbox@32473";
 
 const SEVERITY: Record<string, number> = { failure: 4, refused: 5, requested: 6, success: 6, info: 6 };
 
+const PRINTABLE = /^[\x21-\x7e]+$/;
+const NEEDS_ESCAPE = /["\\\]]/;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/;
+
 /** PRINTUSASCII (%d33-126) only, at most max characters, "-" when empty (RFC 5424 §6.2). */
 function header(value: unknown, max: number): string {
   const s = typeof value === "string" || typeof value === "number" ? String(value) : "";
-  const clean = s.replace(/[^\x21-\x7e]/g, "_").slice(0, max);
-  return clean === "" ? "-" : clean;
+  if (s === "") return "-";
+  // The common case (a plain id) passes untouched; only odd values are rewritten.
+  const clean = PRINTABLE.test(s) ? s : s.replace(/[^\x21-\x7e]/g, "_");
+  return clean.length > max ? clean.slice(0, max) : clean;
 }
 
 /** PARAM-VALUE escaping (RFC 5424 §6.3.3): '"', '\' and ']' are backslash-escaped. */
 function paramValue(value: unknown): string {
   const s = typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value);
-  return s.replace(/["\\\]]/g, (c) => "\\" + c);
+  return NEEDS_ESCAPE.test(s) ? s.replace(/["\\\]]/g, (c) => "\\" + c) : s;
 }
 
 /** One RFC 5424 line (without the trailing newline) for a verified record. */
 export function syslogLine(recordBytes: Uint8Array, seq: number): string {
-  const json = Buffer.from(recordBytes).toString("utf8");
+  const json = Buffer.from(recordBytes.buffer, recordBytes.byteOffset, recordBytes.length).toString("utf8");
   let r: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(json);
@@ -39,19 +45,13 @@ export function syslogLine(recordBytes: Uint8Array, seq: number): string {
   }
   const actor = (r.actor !== null && typeof r.actor === "object" ? r.actor : {}) as Record<string, unknown>;
   const severity = SEVERITY[String(r.outcome)] ?? 6;
-  const time = typeof r.time === "string" && /^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(r.time) ? r.time : "-";
-  const params: [string, unknown][] = [
-    ["seq", seq],
-    ["category", r.category],
-    ["outcome", r.outcome],
-    ["role", actor.role],
-    ["transport", actor.transport],
-    ["peer", actor.peer],
-    ["target", r.target],
-  ];
-  const sd = `[${SD_ID} ${params
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}="${paramValue(v)}"`)
-    .join(" ")}]`;
-  return `<${FACILITY_LOG_AUDIT * 8 + severity}>1 ${time} ${header(r.box, 255)} sealbox - ${header(r.action, 32)} ${sd} \uFEFF${json}`;
+  const time = typeof r.time === "string" && RFC3339.test(r.time) ? r.time : "-";
+  let sd = `[${SD_ID} seq="${seq}"`;
+  if (r.category !== undefined) sd += ` category="${paramValue(r.category)}"`;
+  if (r.outcome !== undefined) sd += ` outcome="${paramValue(r.outcome)}"`;
+  if (actor.role !== undefined) sd += ` role="${paramValue(actor.role)}"`;
+  if (actor.transport !== undefined) sd += ` transport="${paramValue(actor.transport)}"`;
+  if (actor.peer !== undefined) sd += ` peer="${paramValue(actor.peer)}"`;
+  if (r.target !== undefined) sd += ` target="${paramValue(r.target)}"`;
+  return `<${FACILITY_LOG_AUDIT * 8 + severity}>1 ${time} ${header(r.box, 255)} sealbox - ${header(r.action, 32)} ${sd}] \uFEFF${json}`;
 }

@@ -1,0 +1,209 @@
+// ./build.sh bench diode [--records N] [--rates B1,B2] [--drop 0.05] [--repair 0.1]
+//
+// Measured in one run, on this machine, sender and receiver as separate processes
+// over loopback UDP:
+//   udp_ceiling_mbps  raw UDP: datagrams of the diode's frame size, no FEC, as fast as they go
+//   goodput_mbps      verified entry bytes per second written by `sealbox diode receive`
+//                     (the real LMDB ledger, `sealbox diode send`, 10% repair, 5% of the
+//                     datagrams dropped at random on arrival), best over the rates tried
+//   goodput_vs_udp    goodput ÷ ceiling (goal ≥ 0.5; first bar 250 Mb/s)
+//   catchup_s         a fresh receiver on an N-entry ledger, complete via the carousel only
+//                     (the sender sent everything before the receiver started)
+// Loss is applied by the receiver discarding datagrams (seeded): a relay process would
+// compete for the same two cores and measure the relay.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { SYMBOL_OVERHEAD_BYTES, symbolBytesForMtu } from "../daemon/diode/frame.js";
+import { openSigner, provisionSoftwareKey } from "../daemon/keys/key-store.js";
+import { openLedger } from "../daemon/ledger/ledger.js";
+import { formatVkey } from "../daemon/ledger/note.js";
+
+const { values } = parseArgs({
+  options: {
+    records: { type: "string", default: "100000" },
+    rates: { type: "string", default: "30000000,60000000" },
+    drop: { type: "string", default: "0.05" },
+    repair: { type: "string", default: "0.1" },
+    keep: { type: "boolean", default: false },
+  },
+});
+const N = Number(values.records);
+const rates = String(values.rates).split(",").map(Number);
+const drop = Number(values.drop);
+const repair = Number(values.repair);
+const CLI = fileURLToPath(new URL("../daemon/console/cli.js", import.meta.url));
+const PEER = fileURLToPath(new URL("./_diode-peer.js", import.meta.url));
+const FRAME_BYTES = symbolBytesForMtu(1400) + SYMBOL_OVERHEAD_BYTES;
+const work = mkdtempSync(join(tmpdir(), "sealbox-bench-diode-"));
+const children = new Set<ChildProcess>();
+const mbps = (bytesPerS: number): number => Math.round((bytesPerS * 8) / 1e6);
+
+function run(args: string[]): { child: ChildProcess; out: Promise<string> } {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const done = new Promise<string>((resolve, reject) =>
+    child.once("exit", (code, signal) => {
+      children.delete(child);
+      if (code === 0 || signal === "SIGTERM") resolve(out);
+      else reject(new Error(`${args.slice(1, 3).join(" ")} exited ${code ?? signal}: ${err.slice(-2000)}`));
+    }),
+  );
+  return { child, out: done };
+}
+
+async function waitForFile(path: string, timeoutMs = 30_000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  while (!existsSync(path) || readFileSync(path, "utf8") === "") {
+    if (Date.now() > until) throw new Error(`no ${path}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return readFileSync(path, "utf8");
+}
+
+async function stop(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise((r) => c.once("exit", r));
+  c.kill("SIGTERM");
+  await exited;
+}
+
+async function makeBox(): Promise<{ state: string; vkey: string; recordBytes: number }> {
+  const state = join(work, "box");
+  await provisionSoftwareKey(state);
+  const signer = await openSigner(state);
+  const ledger = await openLedger({ stateDir: state, signer });
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += 2000) {
+    await Promise.all(
+      Array.from({ length: Math.min(2000, N - i) }, (_, j) =>
+        ledger.append({ actor: { role: "operator", transport: "http-socket", peer: "uid=1000" }, category: "inference", action: "chat", target: "sha256:0f3a", outcome: "success", details: { prompt_sha256: "ab".repeat(32), tokens: i + j } }),
+      ),
+    );
+  }
+  let recordBytes = 0;
+  for (let s = 0; s < ledger.size(); s++) recordBytes += ledger.recordBytes(s)!.length;
+  process.stdout.write(`ledger: ${ledger.size()} records, ${(recordBytes / 1e6).toFixed(1)} MB (avg ${Math.round(recordBytes / ledger.size())} B) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  await ledger.close();
+  const vkey = formatVkey(signer.name, signer.publicKey);
+  signer.close();
+  return { state, vkey, recordBytes };
+}
+
+async function udpCeiling(): Promise<number> {
+  let best = 0;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const portFile = join(work, `sink-port-${attempt}`);
+    const sink = run([PEER, "udp-sink", portFile, "3"]);
+    const port = Number(await waitForFile(portFile));
+    const blast = run([PEER, "udp-blast", String(port), String(FRAME_BYTES), "3.5"]);
+    const [s, b] = await Promise.all([sink.out, blast.out]);
+    const r = JSON.parse(s) as { bytesPerS: number; datagrams: number };
+    const sent = (JSON.parse(b) as { sent: number }).sent;
+    process.stdout.write(`udp ceiling, attempt ${attempt + 1}: ${mbps(r.bytesPerS)} Mb/s received (${Math.round(r.datagrams / 3)} datagrams/s of ${FRAME_BYTES} B; ${sent} sent)\n`);
+    best = Math.max(best, r.bytesPerS);
+  }
+  return best;
+}
+
+/** A receiver against a sender started now, from scratch (fresh sender position). */
+async function goodput(box: { state: string; vkey: string }, rate: number): Promise<{ bytesPerS: number; seconds: number; head: number }> {
+  rmSync(join(box.state, "diode"), { recursive: true, force: true });
+  const out = join(work, `rx-${rate}`);
+  const portFile = join(work, `rx-port-${rate}`);
+  const rx = run([PEER, "receive", out, box.vkey, String(drop), portFile]);
+  const port = Number(await waitForFile(portFile));
+  const tx = run([CLI, "diode", "send", "--state", box.state, "--udp", `127.0.0.1:${port}`, "--rate", String(rate), "--repair", String(repair)]);
+  const r = JSON.parse(await rx.out) as { reason: string; head: number; recordsBytes: number; seconds: number };
+  await stop(tx.child);
+  await tx.out;
+  rmSync(out, { recursive: true, force: true });
+  if (r.reason !== "complete") throw new Error(`receiver ended ${r.reason}`);
+  return { bytesPerS: r.recordsBytes / r.seconds, seconds: r.seconds, head: r.head };
+}
+
+/** The sender has sent everything live (no one listening); then a fresh receiver joins. */
+async function catchup(box: { state: string; vkey: string }, rate: number): Promise<{ seconds: number; boundS: number }> {
+  rmSync(join(box.state, "diode"), { recursive: true, force: true });
+  const portFile = join(work, "catchup-port");
+  const out = join(work, "rx-catchup");
+  // Reserve the receiver's port first so the sender has somewhere to aim; start the receiver later.
+  const { createSocket } = await import("node:dgram");
+  const probe = createSocket("udp4");
+  await new Promise<void>((r) => probe.bind(0, "127.0.0.1", () => r()));
+  const port = probe.address().port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const tx = run([CLI, "diode", "send", "--state", box.state, "--udp", `127.0.0.1:${port}`, "--rate", String(rate), "--repair", String(repair)]);
+  const statusPath = join(box.state, "diode", "status.json");
+  type Ch = { liveBacklog: number; carousel: { passes: number }; catchupBoundS: number };
+  let st: { channels: Ch[] } | undefined;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    if (!existsSync(statusPath)) continue;
+    try {
+      st = JSON.parse(readFileSync(statusPath, "utf8")) as { channels: Ch[] };
+    } catch {
+      continue;
+    }
+    if (st.channels[0]!.liveBacklog === 0 && st.channels[0]!.carousel.passes >= 1) break;
+  }
+  const rx = run([PEER, "receive", out, box.vkey, "0", portFile, String(port)]);
+  await waitForFile(portFile);
+  const t0 = performance.now();
+  const r = JSON.parse(await rx.out) as { reason: string; head: number };
+  const seconds = (performance.now() - t0) / 1000;
+  await stop(tx.child);
+  await tx.out;
+  if (r.reason !== "complete") throw new Error(`catch-up receiver ended ${r.reason}`);
+  return { seconds, boundS: st!.channels[0]!.catchupBoundS };
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(`diode benchmark: ${N} entries, frames of ${FRAME_BYTES} B, repair ${repair}, drop ${drop}, rates ${rates.join(", ")} B/s\n`);
+  const box = await makeBox();
+  const ceiling = await udpCeiling();
+  let best = { bytesPerS: 0, rate: 0, seconds: 0 };
+  for (const rate of rates) {
+    try {
+      const g = await goodput(box, rate);
+      process.stdout.write(`goodput at ${mbps(rate)} Mb/s paced: ${mbps(g.bytesPerS)} Mb/s of verified entries (${g.head} entries in ${g.seconds.toFixed(2)} s)\n`);
+      if (g.bytesPerS > best.bytesPerS) best = { bytesPerS: g.bytesPerS, rate, seconds: g.seconds };
+    } catch (e) {
+      process.stdout.write(`goodput at ${mbps(rate)} Mb/s paced: failed (${(e as Error).message})\n`);
+    }
+  }
+  const catchRate = best.rate || rates[0]!;
+  const c = await catchup(box, catchRate);
+  process.stdout.write(`catch-up of a fresh receiver via the carousel at ${mbps(catchRate)} Mb/s: ${c.seconds.toFixed(1)} s (the sender's stated bound: ${c.boundS.toFixed(1)} s)\n`);
+  const figures = {
+    udp_ceiling_mbps: mbps(ceiling),
+    goodput_mbps: mbps(best.bytesPerS),
+    goodput_vs_udp: Math.round((best.bytesPerS / ceiling) * 1000) / 1000,
+    catchup_s: Math.round(c.seconds * 10) / 10,
+    catchup_bound_s: Math.round(c.boundS * 10) / 10,
+    entries: N,
+    frame_bytes: FRAME_BYTES,
+    repair_ratio: repair,
+    drop_ratio: drop,
+    best_rate_bytes_per_s: best.rate,
+  };
+  process.stdout.write(JSON.stringify(figures) + "\n");
+}
+
+main()
+  .catch((e: unknown) => {
+    process.stderr.write(`bench diode: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    for (const c of children) c.kill("SIGKILL");
+    if (!values.keep) rmSync(work, { recursive: true, force: true });
+  });
