@@ -5,7 +5,6 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { openLedger } from "../../../daemon/ledger/ledger.js";
 import { canonicalJson } from "../../../daemon/ledger/record.js";
 import type { JsonValue } from "../../../daemon/ledger/types.js";
@@ -153,15 +152,25 @@ test("export with --from/--to verifies for every range, and --trusted carries a 
   assert.equal((await sealbox(["audit", "export", "--state", b.state, "--out", full])).code, 64);
 });
 
-test("audit replay delegates, or says it is not in this build", async (t) => {
-  const replay = fileURLToPath(new URL("../../../daemon/console/cmd-audit-replay.js", import.meta.url));
-  if (existsSync(replay)) {
-    t.skip("cmd-audit-replay.js is present in this build; its own tests cover it");
-    return;
-  }
-  const r = await sealbox(["audit", "replay", "1"]);
-  assert.equal(r.code, 69);
-  assert.match(r.stderr, /replay is not available in this build/);
+test("audit replay delegates to its own command (usage, argument errors and record checks are replay's)", async () => {
+  // --help: replay's own usage on stdout, exit 0 (the audit group's help names no options of replay's).
+  const h = await sealbox(["audit", "replay", "--help"]);
+  assert.equal(h.code, 0, h.stderr);
+  assert.match(h.stdout, /^usage: sealbox audit replay SEQ \[--state DIR\] \[--prompt-file FILE\]/);
+  assert.match(h.stdout, /--prompt-file FILE/);
+  // A SEQ that is not a number: replay's BAD_ARGUMENT (64) with its own prefix and usage.
+  const bad = await sealbox(["audit", "replay", "seven"]);
+  assert.equal(bad.code, 64, bad.stderr);
+  assert.match(bad.stderr, /^sealbox audit replay: expected one record sequence number/);
+  assert.doesNotMatch(bad.stderr, /not available in this build/);
+  // A real ledger: replay reads the record and refuses one that is not an inference record.
+  const b = await box(3);
+  const notInference = await sealbox(["audit", "replay", "--state", b.state, "1"]);
+  assert.equal(notInference.code, 64, notInference.stderr);
+  assert.match(notInference.stderr, /^sealbox audit replay: record 1 is not an inference record \(category /);
+  const missing = await sealbox(["audit", "replay", "--state", b.state, "--json", "99"]);
+  assert.equal(missing.code, 66);
+  assert.equal((JSON.parse(missing.stdout) as { error: { code: string } }).error.code, "NOT_FOUND");
 });
 
 test("every audit command refuses a state directory without a ledger", async () => {
