@@ -64,9 +64,10 @@ export interface NspawnResult {
 
 /** Runs a shell command inside the root (not booted), with no network. */
 export function nspawnSh(root: string, script: string, options: { binds?: string[]; timeoutMs?: number } = {}): NspawnResult {
-  const args = ["-q", "--register=no", "--keep-unit", "--private-network", "-D", root, ...(options.binds ?? []).map((b) => `--bind=${b}`), "sh", "-ec", script];
+  // --console=pipe: the container's stdout and stderr stay two plain streams (no pty, no CR LF).
+  const args = ["-q", "--register=no", "--keep-unit", "--private-network", "--console=pipe", "-D", root, ...(options.binds ?? []).map((b) => `--bind=${b}`), "sh", "-ec", script];
   const r = spawnSync("systemd-nspawn", args, { encoding: "utf8", timeout: options.timeoutMs ?? 5 * 60_000 });
   // nspawn's harmless note about its propagation mount on an overlay root.
   const stderr = r.stderr.replace(/^Attempted to remove disk file system under .*\n?/gm, "");
-  return { status: r.status, stdout: r.stdout, stderr };
+  return { status: r.status, stdout: r.stdout.replace(/\r\n/g, "\n"), stderr: stderr.replace(/\r\n/g, "\n") };
 }
