@@ -99,6 +99,18 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
     // 3. ledger
     notifier.status("starting: opening the ledger");
     const ledger = track(lifecycle, log, "ledger", await openLedger({ stateDir, signer, boxId: box.box_id, mapSizeBytes: config.ledger.mapSizeBytes, log: log.child("ledger") }));
+    // The stop record is registered right after the ledger, so it closes just before it: every
+    // other part (transports, health, diode, the anti-rollback shutdown bump) has stopped and
+    // written its last record first, and "daemon.stop" is the run's last record. Only a run whose
+    // start was recorded records a stop.
+    let stopReason = "shutdown";
+    let startRecorded = false;
+    lifecycle.onClose("daemon.stop record", async () => {
+      if (!startRecorded) return;
+      await ledger.append({ actor: SYSTEM_ACTOR, category: "system", action: "daemon.stop", target: "sealboxd", outcome: "success", details: { pid: process.pid, reason: stopReason } });
+      await removeRunMarker(stateDir);
+      log.info("closed", { part: "daemon.stop record" });
+    });
     // 3b. anti-rollback (TPM key): a ledger older than the TPM counter is refused (LEDGER_ROLLBACK) before anything is appended to it.
     let exporter: import("./rpc/ports.js").ExportPort | undefined;
     if ("tpmKey" in signer) {
@@ -128,6 +140,7 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
       details: { pid: process.pid, version, node: process.version, config: source, key: { origin: signer.origin, name: signer.name } },
     });
     await writeRunMarker(stateDir, { pid: process.pid, started: new Date().toISOString(), start_seq: start.seq });
+    startRecorded = true;
 
     // 4. … further parts open here, each with track(lifecycle, log, name, await openX(...)) …
     // The method table and the role sockets (and the model, loading in the background; --demo-model).
@@ -169,7 +182,6 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
       if (!ifs.slot.ready) log.error("ready without the configured model: inference answers MODEL_UNAVAILABLE", { model: ifs.slot.model.name });
     }
 
-    // Last registered, first closed: the stop record goes in while the ledger and key are open.
     // SIGHUP (systemctl reload): the log level applies at once; other changes are named as needing a restart.
     const keyNote = signer.origin === "software" ? " — SOFTWARE key (development only)" : "";
     const readyLine = (): string => `ready: ${ledger.size()} records${modelNote}${keyNote}`;
@@ -177,12 +189,6 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
     reloader.listen();
     lifecycle.onClose("config reloader", () => reloader.close());
 
-    let stopReason = "shutdown";
-    lifecycle.onClose("daemon.stop record", async () => {
-      await ledger.append({ actor: SYSTEM_ACTOR, category: "system", action: "daemon.stop", target: "sealboxd", outcome: "success", details: { pid: process.pid, reason: stopReason } });
-      await removeRunMarker(stateDir);
-      log.info("closed", { part: "daemon.stop record" });
-    });
 
     let stopping: Promise<number> | undefined;
     const daemon: Daemon = {

@@ -248,16 +248,16 @@ describe("sealboxd --config with a [[serial.ports]] entry on a socat pty", { tim
     assert.match(r.text, /^# TYPE sealbox_serial_dropped_frames_total counter$/m);
   });
 
-  it("stops cleanly on SIGTERM (exit 0): the stop is recorded, the open serial session is closed and audited, then the ledger closes", async () => {
+  it("stops cleanly on SIGTERM (exit 0): the open serial session is closed and audited, then the stop is recorded as the last record, then the ledger closes", async () => {
     client!.close();
     client = undefined;
     const exited = exitOf(daemon, 60_000, () => daemonLog);
     daemon.kill("SIGTERM");
     assert.equal(await exited, 0, daemonLog);
     const closedAt = (part: string): number => daemonLog.indexOf(`closed part=${part.includes(" ") ? JSON.stringify(part) : part}`);
-    const order = ["daemon.stop record", "serial ports", "ledger"].map(closedAt);
+    const order = ["serial ports", "daemon.stop record", "ledger"].map(closedAt);
     assert.ok(order.every((i) => i >= 0), `every part closes:\n${daemonLog}`);
-    assert.deepEqual([...order].sort((a, b) => a - b), order, "stop record, then the serial ports, then the ledger");
+    assert.deepEqual([...order].sort((a, b) => a - b), order, "the serial ports, then the stop record, then the ledger");
     // Every record this run wrote after the calls above, read with the console from the stopped box.
     const after: LedgerRecord[] = [];
     for (let seq = Math.max(...seen) + 1; ; seq++) {
@@ -277,8 +277,9 @@ describe("sealboxd --config with a [[serial.ports]] entry on a socat pty", { tim
     assert.equal(end.length, 1, JSON.stringify(after));
     assert.equal(end[0]!.details?.reason, "server closing");
     assert.deepEqual(end[0]!.actor, { role: "integrator", transport: "serial", peer: pty.a });
-    // The port closes after the stop record (main.ts: the stop record is written first, while everything is open).
-    assert.ok(end[0]!.seq > stop!.seq);
+    // Every part stops before the stop record is written (main.ts): "daemon.stop" is the run's last record.
+    assert.ok(end[0]!.seq < stop!.seq);
+    assert.equal(after[after.length - 1]!.action, "daemon.stop", JSON.stringify(after));
   });
 });
 
