@@ -22,7 +22,12 @@ function build(out: string, deb?: string): string {
 
 test("the image: reproducible, and holds exactly what a sealed box needs", { skip, timeout: 60 * 60_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), "sealbox-image-"));
-  t.after(() => rmSync(work, { recursive: true, force: true }));
+  const mnt = join(work, "mnt");
+  // One hook, in order: node:test runs after-hooks first-registered first, and the image must be unmounted before rm.
+  t.after(() => {
+    spawnSync("umount", [mnt]);
+    rmSync(work, { recursive: true, force: true });
+  });
   const deb = execFileSync("bash", [join(repoRoot, "image/build-deb.sh"), "--out", join(work, "deb")], { encoding: "utf8", env: { ...process.env, SOURCE_DATE_EPOCH: EPOCH }, stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").pop()!;
   const a = build(join(work, "a"), deb);
   const b = build(join(work, "b"), deb);
@@ -31,10 +36,8 @@ test("the image: reproducible, and holds exactly what a sealed box needs", { ski
   assert.equal(sha(b), sha(a), "two builds with the same SOURCE_DATE_EPOCH are byte-identical");
   assert.equal(execFileSync("cmp", [a, b]).length, 0);
 
-  const mnt = join(work, "mnt");
   mkdirSync(mnt);
   execFileSync("mount", ["-t", "squashfs", "-o", "loop,ro", a, mnt]);
-  t.after(() => spawnSync("umount", ["-l", mnt]));
   const at = (p: string) => join(mnt, p);
   const text = (p: string) => readFileSync(at(p), "utf8");
 
