@@ -75,14 +75,25 @@ async function receive(out: string, vkey: string, drop: number, portFile: string
   writeFileSync(portFile, String(rx.udpPort));
   let firstFrameMs: number | undefined;
   const watch = setInterval(() => {
-    if (firstFrameMs === undefined && (rx.status().counters.frames ?? 0) > 0) firstFrameMs = performance.now();
+    if (firstFrameMs === undefined && rx.progress().frames > 0) firstFrameMs = performance.now();
   }, 5);
+  // Time to 90% of the entries, too: the tail waits for the carousel to bring blocks the FEC could not recover.
+  let at90Ms: number | undefined;
+  const watch90 = setInterval(() => {
+    const s = rx.progress();
+    if (at90Ms === undefined && s.senderHead !== null && s.head >= 0.9 * s.senderHead) at90Ms = performance.now();
+  }, 20);
   const r = await rx.done;
   const endMs = performance.now();
   clearInterval(watch);
+  clearInterval(watch90);
+  const counters = rx.status().counters;
   const { statSync } = await import("node:fs");
   const recordsBytes = statSync(join(out, "records.jsonl")).size - r.head; // minus one newline per entry
-  process.stdout.write(JSON.stringify({ reason: r.reason, head: r.head, recordsBytes, seconds: (endMs - (firstFrameMs ?? endMs)) / 1000 }) + "\n");
+  const start = firstFrameMs ?? endMs;
+  process.stdout.write(
+    JSON.stringify({ reason: r.reason, head: r.head, recordsBytes, seconds: (endMs - start) / 1000, seconds90: ((at90Ms ?? endMs) - start) / 1000, counters }) + "\n",
+  );
 }
 
 const main = async (): Promise<void> => {

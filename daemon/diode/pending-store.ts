@@ -103,6 +103,25 @@ export class PendingStore {
     return out;
   }
 
+  /** Removes and returns the first stored block that starts at or before head (dropping those wholly below it), if any. */
+  takeNext(head: number): Uint8Array | undefined {
+    while (this.entries.length > 0 && this.entries[0]!.first <= head) {
+      const e = this.entries.shift()!;
+      this.totalBytes -= e.sizeBytes;
+      let bytes: Uint8Array | undefined;
+      if (e.first + e.count > head) {
+        try {
+          bytes = readFileSync(e.file);
+        } catch {
+          // Gone from disk (removed by hand): the carousel will bring it again.
+        }
+      }
+      rmSync(e.file, { force: true });
+      if (bytes) return bytes;
+    }
+    return undefined;
+  }
+
   /** The stored ranges, merged: [from, to) pairs. */
   ranges(): [number, number][] {
     const out: [number, number][] = [];

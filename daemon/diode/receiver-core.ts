@@ -44,6 +44,8 @@ export interface ReceiverCoreOptions {
   heartbeatTimeoutMs?: number;
   /** Signature checks of heartbeats per second, at most (a flood of forged heartbeats costs no more). Defaults to 20. */
   heartbeatChecksPerS?: number;
+  /** Called when work done outside onFrame (joining parked blocks) fails for a reason other than bad input. */
+  onFatal?: (e: unknown) => void;
 }
 
 const MAX_PENDING_CHECKPOINTS = 64;
@@ -79,6 +81,8 @@ export class ReceiverCore {
   readonly counters: Record<string, number>;
   /** Set when something changed that the state file should record. */
   dirty = false;
+  private draining = false;
+  private closed = false;
 
   constructor(options: ReceiverCoreOptions) {
     this.o = { maxDecoders: 64, maxDecoderBytes: 96 * 1024 * 1024, decoderIdleMs: 30_000, decoderIdleSymbols: 8192, heartbeatTimeoutMs: 3500, heartbeatChecksPerS: 20, ...options };
@@ -144,6 +148,11 @@ export class ReceiverCore {
     const end = f.firstSeq + f.count;
     if (end <= this.s.head || this.o.pending.covers(f.firstSeq, end)) {
       this.count("symbols_not_needed");
+      return;
+    }
+    if (this.o.output.backlogged) {
+      // The disk is behind: memory stays bounded, the carousel brings these again.
+      this.count("symbols_dropped_disk_behind");
       return;
     }
     const object = this.pool.add(f, this.now());
@@ -299,23 +308,35 @@ export class ReceiverCore {
     if (fresh) this.drainParked();
   }
 
-  /** Joins parked blocks whose turn has come, in order, until none is ready. */
+  /**
+   * Joins parked blocks whose turn has come, in order, one per turn of the
+   * event loop: a burst of joins (thousands of entries each) must not stall
+   * the socket, whose buffer would overflow and lose the frames behind it.
+   */
   private drainParked(): void {
-    for (;;) {
-      const ready = this.o.pending.takeReady(this.s.head);
-      if (ready.length === 0) {
+    if (this.draining || this.closed) return;
+    this.draining = true;
+    const step = (): void => {
+      if (this.closed) return;
+      const bytes = this.o.pending.takeNext(this.s.head);
+      if (bytes === undefined) {
+        this.draining = false;
         for (const first of this.parkedProofs.keys()) if (first < this.s.head) this.parkedProofs.delete(first);
         return;
       }
-      for (const bytes of ready) {
-        try {
-          this.processBlock(decodeBlock(bytes), bytes, false);
-        } catch (e) {
-          if (!isSealboxError(e, "BAD_FORMAT")) throw e;
-          this.count("bad_parked_blocks");
+      try {
+        this.processBlock(decodeBlock(bytes), bytes, false);
+      } catch (e) {
+        if (!isSealboxError(e, "BAD_FORMAT")) {
+          this.draining = false;
+          if (this.o.onFatal) return this.o.onFatal(e);
+          throw e;
         }
+        this.count("bad_parked_blocks");
       }
-    }
+      setImmediate(step);
+    };
+    setImmediate(step);
   }
 
   private rootMatches(cr: CompactRange, cp: VerifiedCheckpoint, block: DiodeBlock): boolean {
@@ -565,6 +586,7 @@ export class ReceiverCore {
   }
 
   close(): void {
+    this.closed = true;
     this.pool.clear();
   }
 }

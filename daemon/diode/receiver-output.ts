@@ -14,7 +14,9 @@
 // back to the lengths the state recorded, so an interrupted write never
 // leaves an entry the state does not vouch for. Layout: docs/diode.md.
 
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, write, writeSync } from "node:fs";
+import { rename, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { SealboxError } from "../errors.js";
 import { syslogLine } from "./syslog.js";
@@ -45,6 +47,7 @@ export interface BundleView {
 }
 
 const FLUSH_AT_BYTES = 4 * 1024 * 1024;
+const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export class ReceiverOutput {
   private recordsBuf: Buffer[] = [];
@@ -54,6 +57,7 @@ export class ReceiverOutput {
   private sizes: OutputSizes;
   private writtenBundle = "";
   private closed = false;
+  private chain: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly dir: string,
@@ -99,7 +103,16 @@ export class ReceiverOutput {
     this.recordsBuf.push(line);
     this.syslogBuf.push(sys);
     this.bufferedBytes += line.length + sys.length;
-    if (this.bufferedBytes >= FLUSH_AT_BYTES) this.writeBuffers();
+  }
+
+  /** True when entries wait in memory faster than the disk takes them: the receiver then drops symbols (the carousel re-sends). */
+  get backlogged(): boolean {
+    return this.bufferedBytes >= MAX_BUFFERED_BYTES;
+  }
+
+  /** True when enough is buffered that a flush should not wait for the timer. */
+  get wantsFlush(): boolean {
+    return this.bufferedBytes >= FLUSH_AT_BYTES;
   }
 
   /** A checkpoint verified against the entries: appended to checkpoints.jsonl at the next flush. */
@@ -112,77 +125,82 @@ export class ReceiverOutput {
     writeSync(this.fds.events, JSON.stringify(e) + "\n");
   }
 
-  private writeBuffers(): void {
-    if (this.recordsBuf.length === 0) return;
-    const r = Buffer.concat(this.recordsBuf);
-    const s = Buffer.concat(this.syslogBuf);
-    writeAll(this.fds.records, r);
-    writeAll(this.fds.syslog, s);
-    this.sizes.records += r.length;
-    this.sizes.syslog += s.length;
+  /**
+   * Writes and fsyncs everything queued so far, then replaces the checkpoint
+   * and bundle.json to describe exactly the records on disk, all off the
+   * event loop (a stalled loop would let the socket buffer overflow).
+   * Resolves with the sizes the state may now vouch for. Flushes run one
+   * after another; entries queued meanwhile go to the next one.
+   */
+  flush(bundle: BundleView | undefined): Promise<OutputSizes> {
+    const records = Buffer.concat(this.recordsBuf);
+    const syslog = Buffer.concat(this.syslogBuf);
+    const checkpoints = Buffer.from(this.checkpointLines.join(""), "utf8");
     this.recordsBuf = [];
     this.syslogBuf = [];
+    this.checkpointLines = [];
     this.bufferedBytes = 0;
+    const next: Promise<OutputSizes> = this.chain.then(async (): Promise<OutputSizes> => {
+      if (this.closed) throw new SealboxError("DIODE_ERROR", "the receiver's output is closed");
+      if (records.length > 0) await writeAll(this.fds.records, records);
+      if (syslog.length > 0) await writeAll(this.fds.syslog, syslog);
+      if (checkpoints.length > 0) await writeAll(this.fds.checkpoints, checkpoints);
+      await Promise.all([fsyncP(this.fds.records), fsyncP(this.fds.syslog), checkpoints.length > 0 ? fsyncP(this.fds.checkpoints) : undefined]);
+      this.sizes = { records: this.sizes.records + records.length, syslog: this.sizes.syslog + syslog.length, checkpoints: this.sizes.checkpoints + checkpoints.length };
+      if (bundle !== undefined) await this.writeBundle(bundle);
+      return { ...this.sizes };
+    });
+    // A failed flush fails the receiver (the caller sees it); the chain itself stays usable for close().
+    this.chain = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
   }
 
-  /**
-   * Writes and fsyncs everything queued, then replaces the checkpoint and
-   * bundle.json to describe exactly the records on disk. Returns the sizes
-   * the state may now vouch for.
-   */
-  flush(bundle: BundleView | undefined): OutputSizes {
-    if (this.closed) return { ...this.sizes };
-    this.writeBuffers();
-    fsyncSync(this.fds.records);
-    fsyncSync(this.fds.syslog);
-    if (this.checkpointLines.length > 0) {
-      const c = Buffer.from(this.checkpointLines.join(""), "utf8");
-      writeAll(this.fds.checkpoints, c);
-      fsyncSync(this.fds.checkpoints);
-      this.sizes.checkpoints += c.length;
-      this.checkpointLines = [];
-    }
-    if (bundle !== undefined) {
-      const manifest = JSON.stringify(
-        {
-          format: "sealbox-audit-bundle",
-          version: 1,
-          origin: bundle.origin,
-          box: bundle.box,
-          vkey: bundle.vkey,
-          tree_size: bundle.proof.size,
-          from: bundle.from,
-          to: bundle.to,
-          left: bundle.left,
-          right: bundle.proof.right,
-          exported_at: "",
-        },
-        null,
-        2,
-      );
-      // Rewritten only when it changes (exported_at aside): an idle receiver does not churn the disk.
-      if (manifest !== this.writtenBundle) {
-        replaceFile(join(this.dir, CHECKPOINT_FILE), bundle.proof.note);
-        replaceFile(join(this.dir, BUNDLE_FILE), manifest.replace('"exported_at": ""', `"exported_at": ${JSON.stringify(new Date().toISOString())}`) + "\n");
-        this.writtenBundle = manifest;
-      }
-    }
-    return { ...this.sizes };
+  private async writeBundle(bundle: BundleView): Promise<void> {
+    const manifest = JSON.stringify(
+      {
+        format: "sealbox-audit-bundle",
+        version: 1,
+        origin: bundle.origin,
+        box: bundle.box,
+        vkey: bundle.vkey,
+        tree_size: bundle.proof.size,
+        from: bundle.from,
+        to: bundle.to,
+        left: bundle.left,
+        right: bundle.proof.right,
+        exported_at: "",
+      },
+      null,
+      2,
+    );
+    // Rewritten only when it changes (exported_at aside): an idle receiver does not churn the disk.
+    if (manifest === this.writtenBundle) return;
+    await replaceFile(join(this.dir, CHECKPOINT_FILE), bundle.proof.note);
+    await replaceFile(join(this.dir, BUNDLE_FILE), manifest.replace('"exported_at": ""', `"exported_at": ${JSON.stringify(new Date().toISOString())}`) + "\n");
+    this.writtenBundle = manifest;
   }
 
-  close(): void {
+  /** Waits for the flushes in progress, then closes the files. Idempotent. */
+  async close(): Promise<void> {
+    await this.chain;
     if (this.closed) return;
     this.closed = true;
     for (const fd of Object.values(this.fds)) closeSync(fd);
   }
 }
 
-function replaceFile(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text, { mode: 0o640 });
-  renameSync(`${path}.tmp`, path);
+const writeP = promisify(write);
+const fsyncP = promisify(fsync);
+
+async function replaceFile(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text, { mode: 0o640 });
+  await rename(`${path}.tmp`, path);
 }
 
-function writeAll(fd: number, b: Buffer): void {
+async function writeAll(fd: number, b: Buffer): Promise<void> {
   let off = 0;
-  while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+  while (off < b.length) off += (await writeP(fd, b, off, b.length - off)).bytesWritten;
 }

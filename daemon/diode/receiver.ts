@@ -66,6 +66,8 @@ export interface Receiver {
   readonly udpPort: number | undefined;
   /** The state as of now (not yet flushed). */
   status(): ReceiverState;
+  /** Cheap progress figures (status() builds the whole state). */
+  progress(): { head: number; senderHead: number | null; frames: number };
   /** Resolves when the receiver finishes (complete, timeout, stopped, failed). */
   readonly done: Promise<ReceiverResult>;
   /** Stops, flushes, and resolves like done. Idempotent. */
@@ -142,6 +144,10 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
     ...(o.maxDecoderBytes !== undefined && { maxDecoderBytes: o.maxDecoderBytes }),
     ...(o.decoderIdleMs !== undefined && { decoderIdleMs: o.decoderIdleMs }),
     ...(o.heartbeatTimeoutMs !== undefined && { heartbeatTimeoutMs: o.heartbeatTimeoutMs }),
+    onFatal: (e) => {
+      log.error("receiver failed", { error: toSealboxError(e).message });
+      finish("failed", exitCodeOf("DIODE_ERROR"), toSealboxError(e, "DIODE_ERROR"));
+    },
   });
   output.event({ type: "receiver_started", time: new Date().toISOString(), head: state.head, resumed, mode });
 
@@ -153,10 +159,24 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
   const timers: NodeJS.Timeout[] = [];
 
   const vkey = o.vkey.trim();
-  const flush = (): void => {
-    state.files = output.flush(core.bundleView(vkey));
-    saveState(o.outDir, core.snapshot());
+  // A flush captures the state as of now, writes and fsyncs the entries queued so far off the
+  // event loop, then saves that state with the file sizes it vouches for. One at a time.
+  let flushing: Promise<void> | undefined;
+  const flush = (): Promise<void> => {
+    if (flushing) return flushing;
+    const captured = structuredClone(core.snapshot());
+    const written = output.flush(core.bundleView(vkey));
     core.dirty = false;
+    flushing = written
+      .then((sizes) => {
+        captured.files = sizes;
+        state.files = sizes;
+        saveState(o.outDir, captured);
+      })
+      .finally(() => {
+        flushing = undefined;
+      });
+    return flushing;
   };
 
   const finish = (reason: ReceiverReason, exitCode: number, error?: SealboxError): void => {
@@ -165,19 +185,22 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
     for (const t of timers) clearInterval(t);
     socket?.close();
     if (serialPort?.isOpen) serialPort.close();
-    try {
-      core.flushReports();
-      output.event({ type: "receiver_stopped", time: new Date().toISOString(), reason, head: state.head, senderHead: state.senderHead });
-      flush();
-    } catch (e) {
-      finished = { ...finished, reason: "failed", exitCode: exitCodeOf("DIODE_ERROR"), error: toSealboxError(e, "DIODE_ERROR") };
-    }
-    core.close();
-    output.close();
-    unlock();
-    finished = { ...finished, head: state.head, senderHead: state.senderHead };
-    log.info("receiver stopped", { reason: finished.reason, head: state.head, senderHead: state.senderHead });
-    resolveDone(finished);
+    void (async () => {
+      try {
+        await flushing?.catch(() => undefined);
+        core.flushReports();
+        output.event({ type: "receiver_stopped", time: new Date().toISOString(), reason, head: state.head, senderHead: state.senderHead });
+        await flush();
+      } catch (e) {
+        finished = { ...finished!, reason: "failed", exitCode: exitCodeOf("DIODE_ERROR"), error: toSealboxError(e, "DIODE_ERROR") };
+      }
+      core.close();
+      await output.close().catch(() => undefined);
+      unlock();
+      finished = { ...finished!, head: state.head, senderHead: state.senderHead };
+      log.info("receiver stopped", { reason: finished.reason, head: state.head, senderHead: state.senderHead });
+      resolveDone(finished);
+    })();
   };
 
   const checkDone = (): void => {
@@ -240,12 +263,18 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
       if (finished) return;
       try {
         core.tick();
-        flush();
         checkDone();
+        if (!finished) flush().catch((e: unknown) => finish("failed", exitCodeOf("DIODE_ERROR"), toSealboxError(e, "DIODE_ERROR")));
       } catch (e) {
         finish("failed", exitCodeOf("DIODE_ERROR"), toSealboxError(e, "DIODE_ERROR"));
       }
     }, flushMs),
+  );
+  // A large backlog of verified entries is written without waiting for the timer.
+  timers.push(
+    setInterval(() => {
+      if (!finished && !flushing && output.wantsFlush) flush().catch((e: unknown) => finish("failed", exitCodeOf("DIODE_ERROR"), toSealboxError(e, "DIODE_ERROR")));
+    }, 20),
   );
   // Completion is checked often (cheaply) so --once returns promptly.
   timers.push(setInterval(checkDone, 50));
@@ -259,6 +288,7 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
   return {
     udpPort,
     status: () => core.snapshot(),
+    progress: () => ({ head: state.head, senderHead: state.senderHead, frames: core.counters.frames ?? 0 }),
     done,
     stop() {
       finish("stopped", 0);
