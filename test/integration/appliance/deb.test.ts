@@ -1,6 +1,6 @@
 // The Debian package, built by image/build-deb.sh and installed with dpkg into
-// a fresh debootstrapped bookworm tree (an overlay on the cached one). Slow:
-// runs with SEALBOX_SLOW_TESTS=1 (README, "Slow tests").
+// a fresh debootstrapped bookworm tree (an overlay on the cached one). Part of the
+// default run when ./build.sh test could prepare the cached tree and the Node runtime.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -8,9 +8,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, openSync, readSync, clo
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { ensureBaseRootfs, nspawnSh, overlayRoot, repoRoot, slowApplianceSkipReason } from "../../helpers/rootfs.js";
+import { ensureBaseRootfs, nspawnSh, overlayRoot, repoRoot, applianceSkipReason } from "../../helpers/rootfs.js";
 
-const skip = slowApplianceSkipReason() ?? false;
+const skip = applianceSkipReason() ?? false;
 const version = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
 const debName = `sealbox_${version}_amd64.deb`;
 

@@ -2,7 +2,7 @@
 // (systemd-nspawn -b on an overlay of the cached debootstrap tree). Shows that
 // the unit reaches READY (Type=notify), that a stalled daemon is killed by the
 // watchdog and restarted, and that it cannot write outside its state and
-// runtime directories. Slow: runs with SEALBOX_SLOW_TESTS=1.
+// runtime directories. Part of the default run when ./build.sh test could prepare the cached tree.
 //
 // The daemon under test is the real sealboxd when the build has one that can
 // start on a software key; otherwise probe-daemon.mjs (same notify code, same
@@ -13,9 +13,9 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureBaseRootfs, nspawnSh, overlayRoot, repoRoot, slowApplianceSkipReason } from "../../helpers/rootfs.js";
+import { ensureBaseRootfs, nspawnSh, overlayRoot, repoRoot, applianceSkipReason } from "../../helpers/rootfs.js";
 
-const skip = slowApplianceSkipReason() ?? false;
+const skip = applianceSkipReason() ?? false;
 const realDaemon = existsSync(join(repoRoot, "dist/daemon/main.js")) && existsSync(join(repoRoot, "dist/daemon/keys/key-store.js"));
 const mode = process.env.SEALBOX_NSPAWN_MODE ?? (realDaemon ? "real" : "probe");
 
