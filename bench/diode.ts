@@ -53,7 +53,9 @@ const children = new Set<ChildProcess>();
 const mbps = (bytesPerS: number): number => Math.round((bytesPerS * 8) / 1e6);
 
 function run(args: string[]): { child: ChildProcess; out: Promise<string> } {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p" profiles the sender and receiver processes.
+  const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(" ").filter(Boolean) : [];
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let out = "";
   let err = "";

@@ -22,6 +22,16 @@ export interface ChannelPosition {
   block: number;
 }
 
+/**
+ * The token bucket's depth in seconds of the paced rate. On a busy machine the
+ * sender's thread is descheduled for tens of milliseconds at a time (the
+ * encoder worker and the rest of the box share the cores); a bucket of a few
+ * milliseconds forfeits the rate it could not use meanwhile, and the link ran
+ * at half its configured rate. 25 ms lets it catch up, and the burst it allows
+ * (400 KB at 128 Mb/s) is a tenth of a receiver's default socket buffer.
+ */
+const BURST_S = 0.025;
+
 /** Blocks being encoded at once: enough to keep the rotation full, few enough to bound memory. */
 const MAX_ENCODING = 2;
 
@@ -113,8 +123,7 @@ export class Channel {
   constructor(private readonly o: ChannelOptions) {
     const now = performance.now();
     const frameBytes = o.symbolBytes + SYMBOL_OVERHEAD_BYTES;
-    // Deep enough to keep sending across a timer tick (~4 ms) at full rate.
-    this.bucket = new TokenBucket(o.rateBytesPerS, Math.max(4 * frameBytes, o.rateBytesPerS * 0.004), now);
+    this.bucket = new TokenBucket(o.rateBytesPerS, Math.max(4 * frameBytes, o.rateBytesPerS * BURST_S), now);
     this.carouselBucket =
       o.carouselRateBytesPerS < o.rateBytesPerS ? new TokenBucket(o.carouselRateBytesPerS, Math.max(frameBytes * o.blockSymbols, o.carouselRateBytesPerS * 0.1), now) : undefined;
     this.pos = { ...o.position };

@@ -15,6 +15,7 @@ import { verifierFromVkey } from "./notes.js";
 import { PendingStore } from "./pending-store.js";
 import { ReceiverCore } from "./receiver-core.js";
 import { ReceiverOutput } from "./receiver-output.js";
+import { startUdpReader, type UdpReader } from "./udp-reader.js";
 import { freshState, loadReceiverState, STATE_FILE, type ReceiverState } from "./receiver-state.js";
 
 export type ReceiverMode = "follow" | "once" | "until-head";
@@ -44,6 +45,13 @@ export interface ReceiverOptions {
   flushIntervalMs?: number;
   /** SO_RCVBUF. Defaults to 8 MiB (capped by net.core.rmem_max). */
   recvBufferBytes?: number;
+  /**
+   * Read the UDP socket on a worker thread (default true): the socket is drained while
+   * the main thread decodes, hashes and writes, instead of overflowing the kernel's buffer.
+   */
+  udpWorker?: boolean;
+  /** Datagrams read by the worker and not yet handled, at most (beyond: dropped, counted). Defaults to 64 MiB. */
+  maxQueuedBytes?: number;
   log?: Logger;
   /** Benchmarks only: discard this fraction of received datagrams, seeded (loss without a relay's CPU cost). */
   dropRatio?: number;
@@ -155,6 +163,8 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
   let resolveDone!: (r: ReceiverResult) => void;
   const done = new Promise<ReceiverResult>((r) => (resolveDone = r));
   let socket: Socket | undefined;
+  let udpReader: UdpReader | undefined;
+  let udpPort: number | undefined;
   let serialPort: { close(cb?: (e: Error | null) => void): void; isOpen: boolean } | undefined;
   const timers: NodeJS.Timeout[] = [];
 
@@ -184,6 +194,7 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
     finished = { reason, exitCode, head: state.head, senderHead: state.senderHead, ...(error && { error }) };
     for (const t of timers) clearInterval(t);
     socket?.close();
+    const readerClosed = udpReader?.close();
     if (serialPort?.isOpen) serialPort.close();
     void (async () => {
       try {
@@ -195,6 +206,7 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
         finished = { ...finished!, reason: "failed", exitCode: exitCodeOf("DIODE_ERROR"), error: toSealboxError(e, "DIODE_ERROR") };
       }
       core.close();
+      await readerClosed;
       await output.close().catch(() => undefined);
       unlock();
       finished = { ...finished!, head: state.head, senderHead: state.senderHead };
@@ -225,19 +237,36 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
 
   try {
     if (o.listen) {
-      const s = createSocket({ type: isIP(o.listen.host) === 6 ? "udp6" : "udp4", recvBufferSize: o.recvBufferBytes ?? 8 * 1024 * 1024 });
-      socket = s;
-      await new Promise<void>((resolve, reject) => {
-        s.once("error", reject);
-        s.bind(o.listen!.port, o.listen!.host, () => {
-          s.off("error", reject);
-          resolve();
+      const recvBufferBytes = o.recvBufferBytes ?? 8 * 1024 * 1024;
+      const udp6 = isIP(o.listen.host) === 6;
+      if (o.udpWorker === false) {
+        const s = createSocket({ type: udp6 ? "udp6" : "udp4", recvBufferSize: recvBufferBytes });
+        socket = s;
+        await new Promise<void>((resolve, reject) => {
+          s.once("error", reject);
+          s.bind(o.listen!.port, o.listen!.host, () => {
+            s.off("error", reject);
+            resolve();
+          });
         });
-      });
-      s.on("error", (e) => log.warn("udp socket error", { error: e.message }));
-      s.on("message", (msg) => {
-        if (msg.length <= SYMBOL_OVERHEAD_BYTES + MAX_SYMBOL_BYTES) onFrame(msg);
-      });
+        s.on("error", (e) => log.warn("udp socket error", { error: e.message }));
+        s.on("message", (msg) => {
+          if (msg.length <= SYMBOL_OVERHEAD_BYTES + MAX_SYMBOL_BYTES) onFrame(msg);
+        });
+        udpPort = s.address().port;
+      } else {
+        const rx = await startUdpReader({
+          config: { host: o.listen.host, port: o.listen.port, udp6, recvBufferBytes, maxFrameBytes: SYMBOL_OVERHEAD_BYTES + MAX_SYMBOL_BYTES, maxQueuedBytes: o.maxQueuedBytes ?? 64 * 1024 * 1024 },
+          onFrame,
+          onDropped: (n) => (core.counters.datagrams_dropped_rx_queue = (core.counters.datagrams_dropped_rx_queue ?? 0) + n),
+          onError: (message) => log.warn("udp socket error", { error: message }),
+          onBatchEnd: () => {
+            if (!finished && !flushing && output.wantsFlush) flush().catch((e: unknown) => finish("failed", exitCodeOf("DIODE_ERROR"), toSealboxError(e, "DIODE_ERROR")));
+          },
+        });
+        udpReader = rx;
+        udpPort = rx.port;
+      }
     }
     if (o.serial) {
       const { SerialPort } = await import("serialport");
@@ -282,7 +311,6 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
     const t = setTimeout(() => finish("timeout", exitCodeOf("DIODE_TIMEOUT")), o.timeoutMs);
     timers.push(t);
   }
-  const udpPort = socket?.address().port;
   log.info("receiver started", { out: o.outDir, udp: o.listen ? `${o.listen.host}:${udpPort}` : undefined, serial: o.serial?.path, head: state.head, mode });
 
   return {
