@@ -33,7 +33,7 @@ const { values } = parseArgs({
   options: {
     records: { type: "string", default: "100000" },
     "goodput-records": { type: "string", default: "300000" },
-    rates: { type: "string", default: "6000000,9000000,12000000,16000000" },
+    rates: { type: "string", default: "12000000,16000000,24000000,32000000" },
     "catchup-rate": { type: "string", default: "9000000" },
     drop: { type: "string", default: "0.05" },
     repair: { type: "string", default: "0.1" },

@@ -17,9 +17,12 @@
 import { closeSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, write, writeSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
+import { isUtf8 } from "node:buffer";
 import { join } from "node:path";
 import { SealboxError } from "../errors.js";
-import { syslogLine } from "./syslog.js";
+import { syslogLine, syslogPrefix } from "./syslog.js";
+
+const NEWLINE = new Uint8Array([0x0a]);
 
 export const RECORDS_FILE = "records.jsonl";
 export const SYSLOG_FILE = "syslog.log";
@@ -50,8 +53,8 @@ const FLUSH_AT_BYTES = 4 * 1024 * 1024;
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export class ReceiverOutput {
-  private recordsBuf: Buffer[] = [];
-  private syslogBuf: Buffer[] = [];
+  private recordsBuf: Uint8Array[] = [];
+  private syslogBuf: Uint8Array[] = [];
   private bufferedBytes = 0;
   private checkpointLines: string[] = [];
   private sizes: OutputSizes;
@@ -96,13 +99,20 @@ export class ReceiverOutput {
 
   /** Queues one verified entry (its record bytes are the Merkle leaf, written as they are). */
   appendEntry(seq: number, record: Uint8Array): void {
-    const line = Buffer.allocUnsafe(record.length + 1);
-    line.set(record, 0);
-    line[record.length] = 0x0a;
-    const sys = Buffer.from(syslogLine(record, seq) + "\n", "utf8");
-    this.recordsBuf.push(line);
-    this.syslogBuf.push(sys);
-    this.bufferedBytes += line.length + sys.length;
+    // The record's bytes are queued as they are (a view of the decoded block, copied once, at
+    // flush) and reused as the syslog line's MSG; only a record that is not valid UTF-8 goes
+    // through the string path, so that its syslog line stays what syslogLine() makes.
+    this.recordsBuf.push(record, NEWLINE);
+    const bytes = Buffer.from(record.buffer, record.byteOffset, record.length);
+    if (isUtf8(bytes)) {
+      const prefix = Buffer.from(syslogPrefix(bytes.toString("utf8"), seq), "utf8");
+      this.syslogBuf.push(prefix, record, NEWLINE);
+      this.bufferedBytes += 2 * (record.length + 1) + prefix.length;
+    } else {
+      const sys = Buffer.from(syslogLine(record, seq) + "\n", "utf8");
+      this.syslogBuf.push(sys);
+      this.bufferedBytes += record.length + 1 + sys.length;
+    }
   }
 
   /** True when entries wait in memory faster than the disk takes them: the receiver then drops symbols (the carousel re-sends). */

@@ -36,6 +36,15 @@ function paramValue(value: unknown): string {
 /** One RFC 5424 line (without the trailing newline) for a verified record. */
 export function syslogLine(recordBytes: Uint8Array, seq: number): string {
   const json = Buffer.from(recordBytes.buffer, recordBytes.byteOffset, recordBytes.length).toString("utf8");
+  return syslogPrefix(json, seq) + json;
+}
+
+/**
+ * The line up to and including the BOM: the MSG (the record's JSON, `json`)
+ * follows it. The receiver writes the record's own bytes after this prefix
+ * rather than encoding the JSON again.
+ */
+export function syslogPrefix(json: string, seq: number): string {
   let r: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(json);
@@ -53,5 +62,5 @@ export function syslogLine(recordBytes: Uint8Array, seq: number): string {
   if (actor.transport !== undefined) sd += ` transport="${paramValue(actor.transport)}"`;
   if (actor.peer !== undefined) sd += ` peer="${paramValue(actor.peer)}"`;
   if (r.target !== undefined) sd += ` target="${paramValue(r.target)}"`;
-  return `<${FACILITY_LOG_AUDIT * 8 + severity}>1 ${time} ${header(r.box, 255)} sealbox - ${header(r.action, 32)} ${sd}] \uFEFF${json}`;
+  return `<${FACILITY_LOG_AUDIT * 8 + severity}>1 ${time} ${header(r.box, 255)} sealbox - ${header(r.action, 32)} ${sd}] \uFEFF`;
 }
