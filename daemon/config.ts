@@ -140,6 +140,7 @@ export function validateConfig(object: unknown, options: ValidateOptions = {}): 
     threads: infR.int("threads", 4, { min: 1 }),
     model: infR.optionalString("model"),
     sequences: infR.int("sequences", 4, { min: 1, max: 256 }),
+    contexts: infR.int("contexts", 1, { min: 1, max: 64 }),
     queueDepth: infR.int("queue_depth", 32, { min: 0, max: 100_000 }),
     contextTokens: infR.int("context_tokens", 4096, { min: 64, max: 1_048_576 }),
     maxTokens: infR.int("max_tokens", 1024, { min: 1, max: 1_048_576 }),

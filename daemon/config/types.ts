@@ -46,6 +46,8 @@ export interface InferenceConfig {
   model: string | undefined;
   /** Parallel context sequences. */
   sequences: number;
+  /** llama.cpp contexts the sequences are spread over (CPU mode: one per core lets requests run in parallel). */
+  contexts: number;
   /** Requests waiting beyond the running ones before BUSY. */
   queueDepth: number;
   contextTokens: number;
