@@ -17,6 +17,7 @@ import { ReceiverCore } from "./receiver-core.js";
 import { ReceiverOutput } from "./receiver-output.js";
 import { startUdpReader, type UdpReader } from "./udp-reader.js";
 import { freshState, loadReceiverState, STATE_FILE, type ReceiverState } from "./receiver-state.js";
+import { mulberry32 } from "../mulberry32.js";
 
 export type ReceiverMode = "follow" | "once" | "until-head";
 
@@ -222,7 +223,7 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
     else if (core.stuck) finish("unrecoverable", exitCodeOf("DIODE_UNRECOVERABLE"));
   };
 
-  const rnd = seeded(o.dropSeed ?? 1);
+  const rnd = mulberry32(o.dropSeed ?? 1);
   const onFrame = (bytes: Uint8Array): void => {
     if (finished) return;
     if (o.dropRatio !== undefined && rnd() < o.dropRatio) return;
@@ -322,16 +323,5 @@ export async function startReceiver(o: ReceiverOptions): Promise<Receiver> {
       finish("stopped", 0);
       return done;
     },
-  };
-}
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }

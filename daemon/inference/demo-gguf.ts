@@ -12,6 +12,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { buildByteBpeVocab } from "./byte-bpe-vocab.js";
 import { encodeGguf, type GgufTensor, type GgufValue } from "./gguf-writer.js";
+import { mulberry32 } from "../mulberry32.js";
 
 /** The ChatML template (what `<|im_start|>`/`<|im_end|>` models ship), as Jinja for llama.cpp and other readers. */
 export const CHATML_TEMPLATE =
@@ -46,17 +47,6 @@ export interface DemoGgufInfo {
   sizeBytes: number;
 }
 
-/** mulberry32: a 32-bit PRNG from integer operations only (deterministic everywhere). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Approximately normal (Irwin–Hall of 4 uniforms), mean 0 and standard deviation `std`. */
 function fillNormal(rand: () => number, n: number, std: number): Float32Array {

@@ -5,6 +5,7 @@
 // own (a forger on the wire).
 
 import { createSocket, type Socket } from "node:dgram";
+import { mulberry32 } from "../../daemon/mulberry32.js";
 
 export interface RelayImpairments {
   /** Independent loss probability per datagram. Default 0. */
@@ -56,17 +57,8 @@ export interface LossyRelay {
   close(): Promise<void>;
 }
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32), so a failing run can be replayed. */
+export const seededRandom = mulberry32;
 
 export async function startLossyRelay(options: { targetPort: number; targetHost?: string; seed?: number } & Partial<RelayImpairments>): Promise<LossyRelay> {
   const targetHost = options.targetHost ?? "127.0.0.1";
