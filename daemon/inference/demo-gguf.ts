@@ -47,7 +47,6 @@ export interface DemoGgufInfo {
   sizeBytes: number;
 }
 
-
 /** Approximately normal (Irwin–Hall of 4 uniforms), mean 0 and standard deviation `std`. */
 function fillNormal(rand: () => number, n: number, std: number): Float32Array {
   const out = new Float32Array(n);
