@@ -7,7 +7,7 @@ import { SealboxError } from "../errors.js";
 import { formatTlogProof } from "../ledger/tlog-proof.js";
 import type { AuditRecord, JsonValue } from "../ledger/types.js";
 import { defineMethod, type MethodCall, type MethodSpec } from "./method-spec.js";
-import { onlyKeys, optBool, optInt, optObject, optString, reqInt, reqString } from "./params.js";
+import { onlyKeys, optBool, optInt, optObject, optString, reqInt, reqString, noParams } from "./params.js";
 import type { JsonObject, LedgerReaderPort } from "./ports.js";
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
@@ -49,10 +49,7 @@ const head: MethodSpec<Record<string, never>> = {
   roles: ["operator", "technician", "integrator"],
   audit: "read",
   streams: false,
-  parse(p) {
-    onlyKeys(p, []);
-    return {};
-  },
+  parse: noParams,
   async run(_p, call) {
     const l = ledger(call);
     const checkpoint = l.latestCheckpoint() ?? null;

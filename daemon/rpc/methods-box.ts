@@ -4,7 +4,7 @@ import { SealboxError } from "../errors.js";
 import type { AuditRecord, JsonValue } from "../ledger/types.js";
 import { checkpointSize } from "./methods-audit.js";
 import { defineMethod, type MethodSpec, type Services } from "./method-spec.js";
-import { onlyKeys, reqString } from "./params.js";
+import { onlyKeys, reqString, noParams } from "./params.js";
 import type { JsonObject, LedgerReaderPort } from "./ports.js";
 
 /** How far back status looks for the last export, in records. */
@@ -81,10 +81,7 @@ const status: MethodSpec<Record<string, never>> = {
   roles: ["operator", "technician", "integrator"],
   audit: "read",
   streams: false,
-  parse(p) {
-    onlyKeys(p, []);
-    return {};
-  },
+  parse: noParams,
   async run(_p, call) {
     return boxStatus(call.services);
   },
@@ -96,10 +93,7 @@ const modelList: MethodSpec<Record<string, never>> = {
   roles: ["operator", "technician", "integrator"],
   audit: "read",
   streams: false,
-  parse(p) {
-    onlyKeys(p, []);
-    return {};
-  },
+  parse: noParams,
   async run(_p, call) {
     const { models, inference } = call.services;
     const list: JsonObject[] = models ? (JSON.parse(JSON.stringify(await models.list())) as JsonObject[]) : [];
@@ -141,10 +135,7 @@ const diodeStatus: MethodSpec<Record<string, never>> = {
   roles: ["technician"],
   audit: "read",
   streams: false,
-  parse(p) {
-    onlyKeys(p, []);
-    return {};
-  },
+  parse: noParams,
   async run(_p, call) {
     return call.services.diode ? call.services.diode.status() : { enabled: false };
   },

@@ -13,7 +13,7 @@ import { AUDIT_METHODS } from "./methods-audit.js";
 import { BOX_METHODS } from "./methods-box.js";
 import { INFERENCE_METHODS } from "./methods-inference.js";
 import { defineMethod, type MethodSpec, type Services } from "./method-spec.js";
-import { onlyKeys, paramsObject } from "./params.js";
+import { paramsObject, noParams } from "./params.js";
 import type { JsonObject } from "./ports.js";
 import { effectiveRoles, forbidden, mayCall } from "./roles.js";
 import type { CallContext, Dispatch, Role } from "./types.js";
@@ -84,10 +84,7 @@ export function createMethodTable(options: MethodTableOptions): MethodTable {
     roles: ["operator", "technician", "integrator"],
     audit: "read",
     streams: false,
-    parse(p) {
-      onlyKeys(p, []);
-      return {};
-    },
+    parse: noParams,
     async run() {
       return { methods: describe() as unknown as JsonValue[] };
     },

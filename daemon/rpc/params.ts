@@ -99,3 +99,9 @@ export function onlyKeys(p: JsonObject, allowed: readonly string[]): void {
     }
   }
 }
+
+/** The parser of a method that takes no parameters: any parameter is an error. */
+export function noParams(p: JsonObject): Record<string, never> {
+  onlyKeys(p, []);
+  return {};
+}

@@ -34,29 +34,56 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Raw TPM responses: the u32 at offset 2 is the total size. */
-export class RawResponseAssembler implements ResponseAssembler {
+/**
+ * Buffers a response's chunks until the framing says it is complete. Each
+ * framing states only how many bytes its frame needs once `prefixBytes` have
+ * arrived, and how to take the response out of a complete frame; bytes beyond
+ * the frame and chunks after it are protocol errors (one command in flight).
+ */
+abstract class FramedResponseAssembler implements ResponseAssembler {
   private buf: Uint8Array = new Uint8Array(0);
   private done = false;
 
-  constructor(private readonly maxBytes = MAX_TPM_MESSAGE_BYTES) {}
+  constructor(protected readonly maxBytes = MAX_TPM_MESSAGE_BYTES) {}
 
   get pending(): number {
     return this.buf.length;
   }
 
+  /** Bytes needed before frameBytes() can be read. */
+  protected abstract readonly prefixBytes: number;
+  /** The whole frame's size, read from its prefix; throws on an impossible size. */
+  protected abstract frameBytes(prefix: DataView): number;
+  /** The response inside a complete frame; throws when the frame is inconsistent. */
+  protected abstract response(frame: Uint8Array): Uint8Array;
+
   push(chunk: Uint8Array): Uint8Array | undefined {
     if (chunk.length === 0) return undefined;
     if (this.done) throw protocol(`${chunk.length} bytes arrived after the complete response`);
     this.buf = concat(this.buf, chunk);
-    if (this.buf.length < 6) return undefined;
-    const size = new DataView(this.buf.buffer, this.buf.byteOffset).getUint32(2);
+    if (this.buf.length < this.prefixBytes) return undefined;
+    const total = this.frameBytes(new DataView(this.buf.buffer, this.buf.byteOffset));
+    if (this.buf.length < total) return undefined;
+    if (this.buf.length > total) throw protocol(`${this.buf.length - total} bytes arrived after the ${total}-byte response frame`);
+    const response = this.response(this.buf);
+    this.done = true;
+    return response;
+  }
+}
+
+/** Raw TPM responses: the u32 at offset 2 is the total size. */
+export class RawResponseAssembler extends FramedResponseAssembler {
+  protected readonly prefixBytes = 6;
+
+  protected frameBytes(prefix: DataView): number {
+    const size = prefix.getUint32(2);
     if (size < TPM_HEADER_BYTES) throw protocol(`response size ${size} is below the 10-byte header`, { size });
     if (size > this.maxBytes) throw protocol(`response size ${size} exceeds ${this.maxBytes} bytes`, { size });
-    if (this.buf.length < size) return undefined;
-    if (this.buf.length > size) throw protocol(`${this.buf.length - size} bytes arrived after the ${size}-byte response`);
-    this.done = true;
-    return this.buf;
+    return size;
+  }
+
+  protected response(frame: Uint8Array): Uint8Array {
+    return frame;
   }
 }
 
@@ -71,34 +98,23 @@ export function encodeMssimCommand(command: Uint8Array, locality = 0): Uint8Arra
 }
 
 /** mssim responses: u32 length ‖ response ‖ u32 0. */
-export class MssimResponseAssembler implements ResponseAssembler {
-  private buf: Uint8Array = new Uint8Array(0);
-  private done = false;
+export class MssimResponseAssembler extends FramedResponseAssembler {
+  protected readonly prefixBytes = 4;
 
-  constructor(private readonly maxBytes = MAX_TPM_MESSAGE_BYTES) {}
-
-  get pending(): number {
-    return this.buf.length;
-  }
-
-  push(chunk: Uint8Array): Uint8Array | undefined {
-    if (chunk.length === 0) return undefined;
-    if (this.done) throw protocol(`${chunk.length} bytes arrived after the complete response`);
-    this.buf = concat(this.buf, chunk);
-    if (this.buf.length < 4) return undefined;
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset);
-    const len = v.getUint32(0);
+  protected frameBytes(prefix: DataView): number {
+    const len = prefix.getUint32(0);
     if (len < TPM_HEADER_BYTES) throw protocol(`framed length ${len} is below the 10-byte header`, { len });
     if (len > this.maxBytes) throw protocol(`framed length ${len} exceeds ${this.maxBytes} bytes`, { len });
-    const total = 4 + len + 4;
-    if (this.buf.length < total) return undefined;
-    if (this.buf.length > total) throw protocol(`${this.buf.length - total} bytes arrived after the framed response`);
-    const ack = v.getUint32(4 + len);
+    return 4 + len + 4;
+  }
+
+  protected response(frame: Uint8Array): Uint8Array {
+    const len = frame.length - 8;
+    const ack = new DataView(frame.buffer, frame.byteOffset).getUint32(4 + len);
     if (ack !== 0) throw protocol(`acknowledgement is 0x${ack.toString(16)}, not 0`, { ack });
-    const response = this.buf.slice(4, 4 + len);
+    const response = frame.slice(4, 4 + len);
     const inner = new DataView(response.buffer).getUint32(2);
     if (inner !== len) throw protocol(`framed length ${len} disagrees with the response's own size ${inner}`);
-    this.done = true;
     return response;
   }
 }
