@@ -39,6 +39,12 @@ export interface DemoGgufOptions {
    * random, about once in every vocabulary-size tokens).
    */
   noEndTokens?: boolean;
+  /**
+   * How the weight matrices are stored: "f32" (default) or "q8_0" (ggml's 8-bit
+   * blocks, as quantized real models are; widths must be multiples of 32).
+   * Norm vectors stay F32 either way, as in llama.cpp's own quantizer.
+   */
+  weights?: "f32" | "q8_0";
 }
 
 export interface DemoGgufInfo {
@@ -66,6 +72,7 @@ function resolve(options: DemoGgufOptions): Required<DemoGgufOptions> {
     feedForwardLength: options.feedForwardLength ?? embeddingLength * 2,
     contextLength: options.contextLength ?? 2048,
     noEndTokens: options.noEndTokens ?? false,
+    weights: options.weights ?? "f32",
   };
   const positive = (name: string, v: number): void => {
     if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${name} must be a positive integer, got ${v}`);
@@ -80,6 +87,10 @@ function resolve(options: DemoGgufOptions): Required<DemoGgufOptions> {
   // RoPE rotates pairs of dimensions, so a head must have an even width.
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) {
     throw new RangeError(`embeddingLength ${r.embeddingLength} / headCount ${r.headCount} must be an even integer`);
+  }
+  if (r.weights !== "f32" && r.weights !== "q8_0") throw new RangeError(`weights must be "f32" or "q8_0", got ${String(r.weights)}`);
+  if (r.weights === "q8_0" && (r.embeddingLength % 32 !== 0 || r.feedForwardLength % 32 !== 0)) {
+    throw new RangeError(`q8_0 weights need embeddingLength and feedForwardLength that are multiples of 32`);
   }
   return r;
 }
@@ -132,16 +143,19 @@ export function buildDemoGguf(options: DemoGgufOptions = {}): Uint8Array {
     }
   }
   tensors.push({ name: "output_norm.weight", dims: [E], data: ones(E) }, { name: "output.weight", dims: [E, V], data: output });
+  if (o.weights === "q8_0") for (const t of tensors) if (t.dims.length === 2) t.storage = "q8_0";
 
   const u32 = (value: number): GgufValue => ({ type: "u32", value });
   const metadata: Array<[string, GgufValue]> = [
     ["general.architecture", { type: "string", value: "llama" }],
     ["general.name", { type: "string", value: "sealbox-demo" }],
     ["general.description", { type: "string", value: "sealbox demo model: random weights, its answers are noise" }],
-    ["general.file_type", u32(0)], // all F32
+    // llama_ftype: 0 all F32, 7 mostly Q8_0.
+    ["general.file_type", u32(o.weights === "q8_0" ? 7 : 0)],
     ["general.alignment", u32(32)],
     ["sealbox.demo.seed", u32(o.seed)],
     ["sealbox.demo.no_end_tokens", { type: "bool", value: o.noEndTokens }],
+    ...(o.weights === "q8_0" ? ([["sealbox.demo.weights", { type: "string", value: "q8_0" }]] as Array<[string, GgufValue]>) : []),
     ["llama.context_length", u32(o.contextLength)],
     ["llama.embedding_length", u32(E)],
     ["llama.block_count", u32(o.blockCount)],

@@ -9,6 +9,8 @@
 // Offsets are relative to the start of the data section and are exactly the
 // running sum of padded tensor sizes (llama.cpp rejects any other layout).
 
+import { Q8_0_BLOCK, quantizeQ8_0 } from "./ggml-q8.js";
+
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_VERSION = 3;
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -31,7 +33,7 @@ export const GgufValueType = {
 } as const;
 
 /** The ggml tensor types this writer emits. */
-export const GgmlTensorType = { F32: 0 } as const;
+export const GgmlTensorType = { F32: 0, Q8_0: 8 } as const;
 
 export type GgufValue =
   | { type: "u32"; value: number }
@@ -47,6 +49,17 @@ export interface GgufTensor {
   /** Dimensions in ggml order: ne[0] is the contiguous (input) dimension. */
   dims: readonly number[];
   data: Float32Array;
+  /** How the values are stored: "f32" (default), or "q8_0" (ne[0] must be a multiple of 32). */
+  storage?: "f32" | "q8_0";
+}
+
+/** The tensor's bytes as stored in the file. */
+function tensorBytes(t: GgufTensor): Uint8Array {
+  if (t.storage === "q8_0") return quantizeQ8_0(t.data);
+  const bytes = new Uint8Array(t.data.length * 4);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < t.data.length; i++) view.setFloat32(i * 4, t.data[i]!, true);
+  return bytes;
 }
 
 /** Grows a byte buffer as it is written; little-endian throughout. */
@@ -89,12 +102,6 @@ class ByteSink {
     this.reserve(8);
     this.view.setBigUint64(this.length, BigInt(v), true);
     this.length += 8;
-  }
-  /** Little-endian whatever the host's byte order (a typed array's raw bytes are host order). */
-  f32s(values: Float32Array): void {
-    this.reserve(values.length * 4);
-    for (let i = 0; i < values.length; i++) this.view.setFloat32(this.length + i * 4, values[i]!, true);
-    this.length += values.length * 4;
   }
   bytes(b: Uint8Array): void {
     this.reserve(b.length);
@@ -180,7 +187,11 @@ export function encodeGguf(
     if (elements !== t.data.length) {
       throw new Error(`tensor ${t.name}: dims ${t.dims.join("×")} hold ${elements} elements, data has ${t.data.length}`);
     }
+    if (t.storage === "q8_0" && (t.dims[0] ?? 0) % Q8_0_BLOCK !== 0) {
+      throw new Error(`tensor ${t.name}: Q8_0 needs rows of a multiple of ${Q8_0_BLOCK} values, ne[0] is ${t.dims[0]}`);
+    }
   }
+  const data = tensors.map(tensorBytes);
 
   const out = new ByteSink();
   out.u32(GGUF_MAGIC);
@@ -192,17 +203,17 @@ export function encodeGguf(
     writeValue(out, value);
   }
   let offset = 0;
-  for (const t of tensors) {
+  tensors.forEach((t, i) => {
     out.string(t.name);
     out.u32(t.dims.length);
     for (const d of t.dims) out.u64(d);
-    out.u32(GgmlTensorType.F32);
+    out.u32(t.storage === "q8_0" ? GgmlTensorType.Q8_0 : GgmlTensorType.F32);
     out.u64(offset);
-    offset += alignUp(t.data.byteLength, alignment);
-  }
+    offset += alignUp(data[i]!.length, alignment);
+  });
   out.padTo(alignment);
-  for (const t of tensors) {
-    out.f32s(t.data);
+  for (const bytes of data) {
+    out.bytes(bytes);
     out.padTo(alignment);
   }
   return out.result();

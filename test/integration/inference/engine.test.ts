@@ -31,6 +31,22 @@ describe("demo GGUF read by an independent parser", () => {
   });
 });
 
+describe("a Q8_0 demo model", () => {
+  it("loads in llama.cpp and generates (the quantized layout is the one llama.cpp reads)", async () => {
+    const q8 = await makeDemoModel({ seed: 3, weights: "q8_0", noEndTokens: true });
+    const engine = await openDemoEngine(q8);
+    try {
+      const r = await engine.generate({ kind: "complete", prompt: engine.prepareCompletion("Valve 3:"), maxTokens: 12, sampling });
+      assert.equal(r.tokens.length, 12);
+      assert.equal(r.stopReason, "maxTokens");
+      assert.ok(r.text.length > 0);
+    } finally {
+      await engine.close();
+      await q8.cleanup();
+    }
+  });
+});
+
 describe("InferenceEngine", () => {
   let model: DemoModel;
   let endless: DemoModel;

@@ -3,6 +3,9 @@ import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 import { buildByteBpeVocab, byteToUnicode, CONTROL_TOKENS, TokenType } from "../../../daemon/inference/byte-bpe-vocab.js";
 import { buildDemoGguf } from "../../../daemon/inference/demo-gguf.js";
+import { parseGgufHeader } from "../../../daemon/inference/gguf-reader.js";
+
+const readGgufHeader = (b: Uint8Array) => parseGgufHeader(b, b.length);
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
@@ -63,6 +66,24 @@ describe("buildDemoGguf", () => {
     assert.throws(() => buildDemoGguf({ seed: -1 }), /seed/);
     assert.throws(() => buildDemoGguf({ seed: 2 ** 32 }), /seed/);
     assert.throws(() => buildDemoGguf({ contextLength: 1.5 }), /positive integer/);
+  });
+
+  it("stores the matrices as Q8_0 when asked: deterministic, about 3.7× smaller, norms still F32", () => {
+    const opts = { seed: 4, embeddingLength: 128, blockCount: 2, headCount: 4, weights: "q8_0" as const };
+    const a = buildDemoGguf(opts);
+    assert.equal(sha(a), sha(buildDemoGguf(opts)));
+    const f32 = buildDemoGguf({ ...opts, weights: "f32" });
+    assert.ok(a.length < f32.length / 3.3, `${a.length} vs ${f32.length}`);
+    const info = readGgufHeader(a);
+    const types = new Map(info.tensors.map((t) => [t.name, t.type]));
+    assert.equal(types.get("blk.0.attn_q.weight"), 8);
+    assert.equal(types.get("token_embd.weight"), 8);
+    assert.equal(types.get("blk.0.attn_norm.weight"), 0);
+  });
+
+  it("refuses Q8_0 for widths that are not multiples of 32", () => {
+    assert.throws(() => buildDemoGguf({ embeddingLength: 48, headCount: 4, weights: "q8_0" }), /multiples of 32/);
+    assert.throws(() => buildDemoGguf({ weights: "q4" as never }), /weights must be/);
   });
 
   it("noEndTokens changes the weights, not the layout", () => {
