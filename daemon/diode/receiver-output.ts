@@ -20,7 +20,7 @@ import { promisify } from "node:util";
 import { isUtf8 } from "node:buffer";
 import { join } from "node:path";
 import { SealboxError } from "../errors.js";
-import { syslogLine, syslogPrefixOfBytes } from "./syslog.js";
+import { syslogLine, syslogPrefix } from "./syslog.js";
 
 const NEWLINE = new Uint8Array([0x0a]);
 
@@ -105,7 +105,7 @@ export class ReceiverOutput {
     this.recordsBuf.push(record, NEWLINE);
     const bytes = Buffer.from(record.buffer, record.byteOffset, record.length);
     if (isUtf8(bytes)) {
-      const prefix = Buffer.from(syslogPrefixOfBytes(bytes, seq), "utf8");
+      const prefix = Buffer.from(syslogPrefix(bytes.toString("utf8"), seq), "utf8");
       this.syslogBuf.push(prefix, record, NEWLINE);
       this.bufferedBytes += 2 * (record.length + 1) + prefix.length;
     } else {

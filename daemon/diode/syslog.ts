@@ -9,8 +9,6 @@
 // enterprise number RFC 5612 reserves for documentation) with seq, category,
 // outcome, actor and target; MSG = the record's canonical JSON, UTF-8 with BOM.
 
-import { scanSyslogFields } from "./record-fields.js";
-
 const FACILITY_LOG_AUDIT = 13;
 export const SD_ID = "sealbox@32473";
 
@@ -55,28 +53,14 @@ export function syslogPrefix(json: string, seq: number): string {
     // A verified record that is not a JSON object still gets a line: the header fields go "-".
   }
   const actor = (r.actor !== null && typeof r.actor === "object" ? r.actor : {}) as Record<string, unknown>;
-  return prefixOf({ ...r, role: actor.role, transport: actor.transport, peer: actor.peer }, seq);
-}
-
-/**
- * syslogPrefix of a record given as its bytes (valid UTF-8): the same line,
- * with the header fields scanned from the bytes instead of a full parse
- * (record-fields.ts) whenever that gives the same answer.
- */
-export function syslogPrefixOfBytes(bytes: Buffer, seq: number): string {
-  const fields = scanSyslogFields(bytes);
-  return fields ? prefixOf(fields, seq) : syslogPrefix(bytes.toString("utf8"), seq);
-}
-
-function prefixOf(r: Record<string, unknown>, seq: number): string {
   const severity = SEVERITY[String(r.outcome)] ?? 6;
   const time = typeof r.time === "string" && RFC3339.test(r.time) ? r.time : "-";
   let sd = `[${SD_ID} seq="${seq}"`;
   if (r.category !== undefined) sd += ` category="${paramValue(r.category)}"`;
   if (r.outcome !== undefined) sd += ` outcome="${paramValue(r.outcome)}"`;
-  if (r.role !== undefined) sd += ` role="${paramValue(r.role)}"`;
-  if (r.transport !== undefined) sd += ` transport="${paramValue(r.transport)}"`;
-  if (r.peer !== undefined) sd += ` peer="${paramValue(r.peer)}"`;
+  if (actor.role !== undefined) sd += ` role="${paramValue(actor.role)}"`;
+  if (actor.transport !== undefined) sd += ` transport="${paramValue(actor.transport)}"`;
+  if (actor.peer !== undefined) sd += ` peer="${paramValue(actor.peer)}"`;
   if (r.target !== undefined) sd += ` target="${paramValue(r.target)}"`;
   return `<${FACILITY_LOG_AUDIT * 8 + severity}>1 ${time} ${header(r.box, 255)} sealbox - ${header(r.action, 32)} ${sd}] \uFEFF`;
 }
