@@ -26,6 +26,7 @@ import { isDaemonAlive, readRunMarker, removeRunMarker, writeRunMarker } from ".
 import { openNotifier } from "./notify.js";
 import { initialLogLevel, withLevel } from "./config/level-logger.js";
 import { ConfigReloader } from "./config/reloader.js";
+import { DAEMON_RELOADABLE_SECTIONS } from "./config/reload.js";
 
 export interface Daemon {
   readonly config: Config;
@@ -182,10 +183,23 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
       if (!ifs.slot.ready) log.error("ready without the configured model: inference answers MODEL_UNAVAILABLE", { model: ifs.slot.model.name });
     }
 
-    // SIGHUP (systemctl reload): the log level applies at once; other changes are named as needing a restart.
+    // SIGHUP (systemctl reload): the log level and the health thresholds apply at once; other changes
+    // are named as needing a restart. Health first: it can refuse (bad limits, or the ledger refusing
+    // the record of the change), and a refused reload must leave the log level as it was too.
     const keyNote = signer.origin === "software" ? " — SOFTWARE key (development only)" : "";
     const readyLine = (): string => `ready: ${ledger.size()} records${modelNote}${keyNote}`;
-    const reloader = new ConfigReloader({ argv, running: config, log, notifier, statusLine: readyLine, apply: (next) => void (logLevel = initialLogLevel(next.log.level)) });
+    const reloader = new ConfigReloader({
+      argv,
+      running: config,
+      log,
+      notifier,
+      statusLine: readyLine,
+      reloadable: DAEMON_RELOADABLE_SECTIONS,
+      apply: async (next) => {
+        await health.applyConfig(next.health, { reason: "configuration reloaded (SIGHUP)" });
+        logLevel = initialLogLevel(next.log.level);
+      },
+    });
     reloader.listen();
     lifecycle.onClose("config reloader", () => reloader.close());
 

@@ -9,14 +9,18 @@
 // better takes effect only after `recoveryPolls` better readings in a row AND
 // once its record is durable. Until the first poll the state is "unknown" and
 // check() refuses.
+//
+// The thresholds can change while it runs (setThresholds, on SIGHUP): the
+// change is itself audited ("health.thresholds", old and new values) and takes
+// effect only once that record is durable; the next poll evaluates with them.
 
-import { SealboxError } from "../errors.js";
+import { SealboxError, toSealboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Actor, AuditLog, JsonValue } from "../ledger/types.js";
 import type { GpuProbe, GpuReading } from "../../hal/gpu/types.js";
 import type { SystemProbe, SystemReading } from "../../hal/system/types.js";
 import { evaluateHealth, isBetter, worse, type HealthReason, type HealthState } from "./evaluate.js";
-import { resolveThresholds, type HealthThresholds } from "./thresholds.js";
+import { DEFAULT_HEALTH_THRESHOLDS, resolveThresholds, type HealthThresholds } from "./thresholds.js";
 
 export interface HealthMonitorOptions {
   /** Where state changes are recorded. */
@@ -84,7 +88,9 @@ export class HealthMonitor {
   private readonly gpu: GpuProbe | null;
   private readonly system: SystemProbe | null;
   private readonly gpuRequired: boolean;
-  private readonly thresholds: HealthThresholds;
+  private thresholds: HealthThresholds;
+  /** setThresholds calls, one after another (each record names the values it replaced). */
+  private thresholdsQueue: Promise<unknown> = Promise.resolve();
   private readonly intervalMs: number;
   private readonly recoveryPolls: number;
   private readonly cpuFallback: boolean;
@@ -267,6 +273,62 @@ export class HealthMonitor {
         ...(change.reasons.length > MAX_REASONS_RECORDED ? { reasonsOmitted: change.reasons.length - MAX_REASONS_RECORDED } : {}),
       },
     };
+  }
+
+  /**
+   * Replaces the limits given (keys not given, or undefined, keep their current
+   * value) through the same validation as at start (resolveThresholds). Resolves
+   * with the limits in force. The change is recorded first (category "health",
+   * action "health.thresholds", every changed limit with its old and new value)
+   * and takes effect only once that record is durable; the next poll evaluates
+   * with it, and a change of state that follows is audited like any other.
+   * Rejects, keeping the old limits: BAD_CONFIG for an unknown limit or a value
+   * resolveThresholds refuses; the ledger's own error (LEDGER_FULL, …) when the
+   * record cannot be written. Setting the values already in force records nothing.
+   * Calls run one after another.
+   */
+  setThresholds(partial: Partial<HealthThresholds>, context: { reason?: string } = {}): Promise<HealthThresholds> {
+    const run = this.thresholdsQueue.then(() => this.replaceThresholds(partial, context.reason));
+    this.thresholdsQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async replaceThresholds(partial: Partial<HealthThresholds>, reason: string | undefined): Promise<HealthThresholds> {
+    if (this.closed) throw new SealboxError("INTERNAL", "the health monitor is closed");
+    const given = Object.entries(partial).filter(([, v]) => v !== undefined);
+    const unknown = given.map(([k]) => k).filter((k) => !Object.hasOwn(DEFAULT_HEALTH_THRESHOLDS, k));
+    if (unknown.length > 0) {
+      throw new SealboxError("BAD_CONFIG", `health thresholds: unknown limit ${unknown.join(", ")} (known: ${Object.keys(DEFAULT_HEALTH_THRESHOLDS).join(", ")})`, { details: { unknown } });
+    }
+    const old = this.thresholds;
+    const next = resolveThresholds({ ...old, ...(Object.fromEntries(given) as Partial<HealthThresholds>) });
+    const keys = (Object.keys(next) as (keyof HealthThresholds)[]).filter((k) => next[k] !== old[k]);
+    if (keys.length === 0) return old;
+    const changed: { [key: string]: JsonValue } = {};
+    for (const k of keys) changed[k] = { from: old[k], to: next[k] };
+    try {
+      await this.audit.append({
+        actor: this.actor,
+        category: "health",
+        action: "health.thresholds",
+        target: "box",
+        outcome: "success",
+        details: { changed, thresholds: { ...next }, ...(reason !== undefined ? { reason } : {}) },
+      });
+    } catch (e) {
+      // No audit, no action: the operator changed what "critical" means, and that must be on record first.
+      const error = toSealboxError(e, "LEDGER_WRITE_FAILED");
+      this.logger?.error("health thresholds unchanged: their change could not be audited", { changed: keys.join(","), error: error.message });
+      throw new SealboxError(error.code, `the health thresholds were not changed: their audit record could not be written (${error.message})`, { cause: e, details: { changed } });
+    }
+    this.thresholds = next;
+    this.logger?.notice("health thresholds changed", { changed: keys.map((k) => `${k}:${String(old[k])}→${String(next[k])}`).join(",") });
+    return next;
+  }
+
+  /** The limits in force. */
+  get currentThresholds(): Readonly<HealthThresholds> {
+    return this.thresholds;
   }
 
   /** Called with each change of state, after it takes effect. Returns an unsubscribe function. */

@@ -1,7 +1,9 @@
 // The real sealboxd under a real NOTIFY_SOCKET (what systemd gives a
 // Type=notify service): STATUS while starting, READY once key and ledger are
-// up, WATCHDOG pings, SIGHUP → RELOADING/READY with the new log level applied
-// and other changes named, SIGTERM → STOPPING and a clean exit.
+// up, WATCHDOG pings, SIGHUP → RELOADING/READY with the new log level and
+// [health] limits applied (the recorded nvidia-smi on PATH: a lowered GPU
+// temperature limit turns the idle H200 critical, audited) and other changes
+// named, SIGTERM → STOPPING and a clean exit.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
@@ -10,6 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openNotifySocket } from "../../helpers/notify-socket.js";
+import { fakeNvidiaSmiEnv, waitFor } from "../../helpers/fake-nvidia-smi.js";
+import { openLedgerReader } from "../../../daemon/ledger/reader.js";
+import type { AuditRecord } from "../../../daemon/ledger/types.js";
 
 const repo = fileURLToPath(new URL("../../../../", import.meta.url));
 
@@ -23,10 +28,13 @@ test("sealboxd speaks sd_notify: STATUS, READY, WATCHDOG, RELOADING on SIGHUP, S
   const group = execFileSync("id", ["-gn"], { encoding: "utf8" }).trim();
   const sockets = ["operator", "technician", "integrator", "admin"].map((r) => `[socket.${r}]\ngroup = "${group}"\n`).join("");
   const write = (body: string) => writeFileSync(config, body + sockets);
-  write('[keys]\norigin = "software"\n[log]\nlevel = "info"\n[inference]\nmode = "cpu"\nthreads = 1\n');
+  // "cuda" with no model configured: no engine opens, and health polls the recorded nvidia-smi
+  // (an idle H200 at 39 °C). Low host limits so this machine's own disk never decides the state.
+  const host = "disk_free_degraded_mib = 1\ndisk_free_critical_mib = 1\nmemory_available_critical_mib = 1\n";
+  write(`[keys]\norigin = "software"\n[log]\nlevel = "info"\n[inference]\nmode = "cuda"\nthreads = 1\n[health]\n${host}`);
   const sock = openNotifySocket(dir);
   t.after(() => sock.close());
-  const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: "2000000" };
+  const env: NodeJS.ProcessEnv = { ...fakeNvidiaSmiEnv({ mode: "ok" }), NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: "2000000" };
   delete env.SEALBOX_LOG_LEVEL;
   delete env.JOURNAL_STREAM;
   const proc = spawn(process.execPath, [join(repo, "dist/daemon/main.js"), "--config", config, "--state", state], { env, stdio: ["ignore", "ignore", "pipe"] });
@@ -48,8 +56,9 @@ test("sealboxd speaks sd_notify: STATUS, READY, WATCHDOG, RELOADING on SIGHUP, S
   assert.ok(before.some((m) => m.fields.STATUS === "starting: opening the ledger"), why());
   await sock.waitFor(() => sock.messages.filter((m) => m.fields.WATCHDOG === "1").length >= 3, 30_000);
 
-  // SIGHUP: debug lines start to appear; a changed thread count is named as needing a restart.
-  write('[keys]\norigin = "software"\n[log]\nlevel = "debug"\n[inference]\nmode = "cpu"\nthreads = 2\n');
+  // SIGHUP: debug lines start to appear and the GPU temperature limits drop below the recorded 39 °C;
+  // a changed thread count and health poll interval are named as needing a restart.
+  write(`[keys]\norigin = "software"\n[log]\nlevel = "debug"\n[inference]\nmode = "cuda"\nthreads = 2\n[health]\n${host}gpu_temp_degraded_c = 30\ngpu_temp_critical_c = 35\ninterval_ms = 5000\n`);
   const mark = sock.messages.length;
   proc.kill("SIGHUP");
   await sock.waitFor((m) => sock.messages.indexOf(m) >= mark && m.fields.RELOADING === "1", 30_000);
@@ -57,7 +66,12 @@ test("sealboxd speaks sd_notify: STATUS, READY, WATCHDOG, RELOADING on SIGHUP, S
   assert.match(again.fields.STATUS ?? "", /^ready: /);
   await new Promise((r) => setTimeout(r, 200));
   assert.match(stderr, /configuration changed: takes effect at the next restart .*key=inference\.threads/, why());
-  assert.match(stderr, /configuration reloaded .*applied=log\.level/, why());
+  assert.match(stderr, /configuration reloaded .*applied="log\.level,health\.gpu_temp_degraded_c,health\.gpu_temp_critical_c"/, why());
+  assert.match(stderr, /configuration changed: takes effect at the next restart .*key=health\.interval_ms/, why());
+  assert.doesNotMatch(stderr, /takes effect at the next restart .*key=health\.gpu_temp/, why());
+  assert.match(stderr, /health thresholds changed changed="gpuTempDegradedC:83→30,gpuTempCriticalC:90→35"/, why());
+  // The daemon polls at once after new limits: the idle GPU is now critical.
+  assert.ok(await waitFor(() => /health \S+ → critical reasons="?\S*gpu\.temperature/.test(stderr), 30_000), `no change to critical\n${why()}`);
   assert.equal(proc.exitCode, null, "SIGHUP does not kill the daemon");
 
   // An invalid file is refused; the daemon keeps running.
@@ -71,4 +85,23 @@ test("sealboxd speaks sd_notify: STATUS, READY, WATCHDOG, RELOADING on SIGHUP, S
   const stopping = await sock.waitFor((m) => m.fields.STOPPING === "1", 30_000);
   assert.match(stopping.fields.STATUS ?? "", /stopping \(SIGTERM\)/);
   assert.equal(await exited, 0, why());
+
+  // The ledger holds the change of limits (old and new values), then the change of state it caused.
+  const reader = await openLedgerReader(state);
+  const records: AuditRecord[] = [];
+  try {
+    for (let seq = 0; seq < reader.size(); seq++) records.push(reader.record(seq)!);
+  } finally {
+    await reader.close();
+  }
+  const limits = records.filter((r) => r.action === "health.thresholds");
+  assert.equal(limits.length, 1, JSON.stringify(limits));
+  assert.equal(limits[0]!.category, "health");
+  assert.deepEqual(limits[0]!.details?.changed, { gpuTempDegradedC: { from: 83, to: 30 }, gpuTempCriticalC: { from: 90, to: 35 } });
+  assert.equal(limits[0]!.details?.reason, "configuration reloaded (SIGHUP)");
+  const critical = records.find((r) => r.action === "health.state" && r.details?.to === "critical");
+  assert.ok(critical, JSON.stringify(records.filter((r) => r.category === "health")));
+  assert.ok(critical.seq > limits[0]!.seq, "the state changed after the limits were recorded");
+  assert.ok((critical.details?.reasons as { code: string }[]).some((r) => r.code === "gpu.temperature"));
+  assert.ok(!records.some((r) => r.action === "health.state" && r.details?.to === "critical" && r.seq < limits[0]!.seq), "not critical before the reload");
 });
