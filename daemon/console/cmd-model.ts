@@ -2,7 +2,7 @@
 //   sign FILE --authority-key KEY --licence L --source S [--name N] --out MANIFEST   (authority's offline machine)
 //   import FILE --manifest MANIFEST [--state DIR]     verify, copy, store read-only (audited)
 //   list | show REF [--verify] | remove REF           (remove audited)
-//   make-demo OUT.gguf [--seed N]                     a tiny random-weight model (answers are noise)
+//   make-demo OUT.gguf [--seed N] [--weights f32|q8_0]   a tiny random-weight model (answers are noise)
 
 import { constants } from "node:fs";
 import { open, rename, stat } from "node:fs/promises";
@@ -28,7 +28,7 @@ const USAGE = `usage:
   sealbox model list [--state DIR]
   sealbox model show REF [--verify] [--state DIR]
   sealbox model remove REF [--state DIR]
-  sealbox model make-demo OUT.gguf [--seed N]
+  sealbox model make-demo OUT.gguf [--seed N] [--weights f32|q8_0]
   (each takes --json for one JSON object on stdout)
 
 REF is a model's SHA-256, a unique prefix of it (6+ hex digits) or its name.
@@ -37,7 +37,13 @@ which must trust the authority (sealbox authority add). --state defaults to
 $SEALBOX_STATE, else ${FHS_STATE_DIR}. While the daemon runs, 'import' goes
 through it (technician socket) and 'remove' refuses (the daemon owns the
 ledger). docs/models.md describes the manifest format.
+'make-demo' writes a tiny random-weight llama GGUF whose answers are noise
+(seed 0–4294967295, default 1). --weights f32 (the default, 512 KiB) or q8_0
+(ggml's 8-bit blocks, as quantized real models are stored: about 144 KiB).
 `;
+
+const DEMO_WEIGHTS = ["f32", "q8_0"] as const;
+type DemoWeights = (typeof DEMO_WEIGHTS)[number];
 
 function one(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw new SealboxError("BAD_ARGUMENT", `expected one ${what}, got ${positionals.length} (see: sealbox model --help)`);
@@ -215,15 +221,18 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
         }
       }
       case "make-demo": {
-        const { values, positionals } = parseCommand(rest, { seed: { type: "string" } });
+        const { values, positionals } = parseCommand(rest, { seed: { type: "string" }, weights: { type: "string" } });
         json = values.json === true;
         const outPath = one(positionals, "output file");
         const seedText = values.seed ?? "1";
         if (!/^\d{1,10}$/.test(seedText) || Number(seedText) > 0xffffffff) throw new SealboxError("BAD_ARGUMENT", `--seed: expected a whole number 0–4294967295, got '${seedText}'`);
-        const info = await writeDemoGguf(outPath, { seed: Number(seedText) });
-        out(`wrote ${outPath}: ${info.sha256} (${formatBytes(info.sizeBytes)}), seed ${seedText}\nits weights are random: its answers are noise (for tests and demonstrations only)\n`, {
+        const weights = values.weights ?? "f32";
+        if (!(DEMO_WEIGHTS as readonly string[]).includes(weights)) throw new SealboxError("BAD_ARGUMENT", `--weights: expected ${DEMO_WEIGHTS.join(" or ")}, got '${weights}' (see: sealbox model --help)`);
+        const info = await writeDemoGguf(outPath, { seed: Number(seedText), weights: weights as DemoWeights });
+        out(`wrote ${outPath}: ${info.sha256} (${formatBytes(info.sizeBytes)}), seed ${seedText}, ${weights} weights\nits weights are random: its answers are noise (for tests and demonstrations only)\n`, {
           path: outPath,
           seed: Number(seedText),
+          weights,
           ...info,
         });
         return 0;

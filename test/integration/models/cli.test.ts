@@ -6,12 +6,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { run as runModel } from "../../../daemon/console/cmd-model.js";
 import { run as runAuthority, type CommandDeps } from "../../../daemon/console/cmd-authority.js";
 import { parseSignedManifest, verifySignedManifest } from "../../../daemon/inference/manifest.js";
+import { parseGgufHeader } from "../../../daemon/inference/gguf-reader.js";
+import { checkGguf } from "../../../daemon/inference/model-import.js";
 import { loadAuthorities } from "../../../daemon/inference/authority.js";
 import { ERRORS } from "../../../daemon/errors.js";
 import { MemoryAuditLog } from "../../helpers/memory-audit-log.js";
@@ -100,6 +103,53 @@ test("keygen, make-demo and sign as a real process; their files are what the box
     const badJson = sealbox(["model", "show", "nothing", "--state", join(dir, "state"), "--json"], dir);
     assert.equal(badJson.code, ERRORS.NOT_FOUND.exitCode);
     assert.equal((JSON.parse(badJson.stdout) as { error: { code: string } }).error.code, "NOT_FOUND");
+  } finally {
+    await cleanup();
+  }
+});
+
+test("make-demo --weights q8_0 writes a smaller Q8_0 model; any other --weights value exits 64 and writes nothing", async () => {
+  const { dir, cleanup } = await tempDir("sealbox-cli-");
+  try {
+    const f32 = sealbox(["model", "make-demo", "f32.gguf", "--seed", "7", "--json"], dir);
+    assert.equal(f32.code, 0, f32.stderr);
+    const q8 = sealbox(["model", "make-demo", "q8.gguf", "--seed", "7", "--weights", "q8_0", "--json"], dir);
+    assert.equal(q8.code, 0, q8.stderr);
+    const a = JSON.parse(f32.stdout) as { weights: string; sha256: string; sizeBytes: number };
+    const b = JSON.parse(q8.stdout) as { path: string; seed: number; weights: string; sha256: string; sizeBytes: number };
+    assert.equal(a.weights, "f32", "f32 is the default");
+    assert.deepEqual({ path: b.path, seed: b.seed, weights: b.weights }, { path: "q8.gguf", seed: 7, weights: "q8_0" });
+    const bytes = await readFile(join(dir, "q8.gguf"));
+    assert.equal(bytes.length, b.sizeBytes);
+    assert.equal(createHash("sha256").update(bytes).digest("hex"), b.sha256);
+    assert.ok(b.sizeBytes < a.sizeBytes / 3, `q8_0 ${b.sizeBytes} bytes vs f32 ${a.sizeBytes}`);
+    // The file says what it holds: every weight matrix Q8_0 (ggml type 8), the norm vectors F32 (type 0).
+    const gguf = parseGgufHeader(bytes, bytes.length);
+    assert.equal(gguf.metadata.get("general.file_type"), 7);
+    const matrices = gguf.tensors.filter((t) => t.dims.length === 2);
+    assert.ok(matrices.length > 0 && matrices.every((t) => t.type === 8), JSON.stringify(gguf.tensors.map((t) => [t.name, t.type])));
+    assert.ok(gguf.tensors.filter((t) => t.dims.length === 1).every((t) => t.type === 0));
+    await checkGguf(join(dir, "q8.gguf"));
+    const again = sealbox(["model", "make-demo", "q8-again.gguf", "--seed", "7", "--weights", "q8_0", "--json"], dir);
+    assert.equal((JSON.parse(again.stdout) as { sha256: string }).sha256, b.sha256, "same seed and weights, same bytes");
+    const human = sealbox(["model", "make-demo", "q8-human.gguf", "--weights", "q8_0"], dir);
+    assert.match(human.stdout, /seed 1, q8_0 weights\n.*answers are noise/);
+
+    for (const bad of [["--weights", "q4_0"], ["--weights", "Q8_0"], ["--weights", ""], ["--weights=f16"], ["--weights"]]) {
+      const r = sealbox(["model", "make-demo", "bad.gguf", ...bad], dir);
+      assert.equal(r.code, ERRORS.BAD_ARGUMENT.exitCode, `${bad.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, /--weights/, bad.join(" "));
+      assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith("bad")), [], `${bad.join(" ")} wrote nothing`);
+    }
+    const badJson = sealbox(["model", "make-demo", "bad.gguf", "--weights", "q4_0", "--json"], dir);
+    assert.equal(badJson.code, ERRORS.BAD_ARGUMENT.exitCode);
+    assert.deepEqual(JSON.parse(badJson.stdout), { error: { code: "BAD_ARGUMENT", message: "--weights: expected f32 or q8_0, got 'q4_0' (see: sealbox model --help)", retryable: false } });
+    assert.deepEqual((await readdir(dir)).sort(), ["f32.gguf", "q8-again.gguf", "q8-human.gguf", "q8.gguf"]);
+
+    const help = sealbox(["model", "--help"], dir);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /make-demo OUT\.gguf \[--seed N\] \[--weights f32\|q8_0\]/);
+    assert.match(help.stdout, /q8_0\s+\(ggml's 8-bit blocks/);
   } finally {
     await cleanup();
   }
