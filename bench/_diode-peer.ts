@@ -12,6 +12,11 @@ import { startReceiver } from "../daemon/diode/receiver.js";
 import { createLogger } from "../daemon/log.js";
 
 const [mode, ...args] = process.argv.slice(2);
+/** This process's CPU seconds so far, every thread (the UDP reader and decoders included). */
+const cpuS = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 async function udpSink(portFile: string, seconds: number): Promise<void> {
   const s = createSocket({ type: "udp4", recvBufferSize: 8 * 1024 * 1024 });
@@ -92,7 +97,7 @@ async function receive(out: string, vkey: string, drop: number, portFile: string
   const recordsBytes = statSync(join(out, "records.jsonl")).size - r.head; // minus one newline per entry
   const start = firstFrameMs ?? endMs;
   process.stdout.write(
-    JSON.stringify({ reason: r.reason, head: r.head, recordsBytes, seconds: (endMs - start) / 1000, seconds90: ((at90Ms ?? endMs) - start) / 1000, counters }) + "\n",
+    JSON.stringify({ reason: r.reason, head: r.head, recordsBytes, seconds: (endMs - start) / 1000, seconds90: ((at90Ms ?? endMs) - start) / 1000, cpuS: cpuS(), counters }) + "\n",
   );
 }
 

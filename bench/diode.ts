@@ -80,6 +80,18 @@ async function waitForFile(path: string, timeoutMs = 30_000): Promise<string> {
   return readFileSync(path, "utf8");
 }
 
+/** CPU seconds (user + system, all threads) a live process has used, from /proc (Linux; clock ticks of 1/100 s). */
+function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 async function stop(c: ChildProcess): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null) return;
   const exited = new Promise((r) => c.once("exit", r));
@@ -150,20 +162,33 @@ async function udpCeiling(): Promise<number> {
 }
 
 /** A receiver against a sender started now, from scratch (fresh sender position). */
-async function goodput(box: { state: string; vkey: string }, rate: number): Promise<{ bytesPerS: number; seconds: number; head: number; bytesPerS90: number; abandoned: number; decoded: number }> {
+async function goodput(
+  box: { state: string; vkey: string },
+  rate: number,
+): Promise<{ bytesPerS: number; seconds: number; head: number; bytesPerS90: number; abandoned: number; decoded: number; senderCpuS: number; receiverCpuS: number }> {
   rmSync(join(box.state, "diode"), { recursive: true, force: true });
   const out = join(work, `rx-${rate}`);
   const portFile = join(work, `rx-port-${rate}`);
   const rx = run([PEER, "receive", out, box.vkey, String(drop), portFile]);
   const port = Number(await waitForFile(portFile));
   const tx = run([CLI, "diode", "send", "--state", box.state, "--udp", `127.0.0.1:${port}`, "--rate", String(rate), "--repair", String(repair)]);
-  const r = JSON.parse(await rx.out) as { reason: string; head: number; recordsBytes: number; seconds: number; seconds90: number; counters: Record<string, number> };
+  const r = JSON.parse(await rx.out) as { reason: string; head: number; recordsBytes: number; seconds: number; seconds90: number; cpuS: number; counters: Record<string, number> };
+  const senderCpuS = cpuSecondsOf(tx.child.pid);
   await stop(tx.child);
   await tx.out;
   rmSync(out, { recursive: true, force: true });
   if (r.reason !== "complete") throw new Error(`receiver ended ${r.reason}`);
   const abandoned = Object.entries(r.counters).filter(([k]) => k.startsWith("blocks_abandoned")).reduce((n, [, v]) => n + v, 0);
-  return { bytesPerS: r.recordsBytes / r.seconds, seconds: r.seconds, head: r.head, bytesPerS90: (0.9 * r.recordsBytes) / r.seconds90, abandoned, decoded: r.counters.blocks_decoded ?? 0 };
+  return {
+    bytesPerS: r.recordsBytes / r.seconds,
+    seconds: r.seconds,
+    head: r.head,
+    bytesPerS90: (0.9 * r.recordsBytes) / r.seconds90,
+    abandoned,
+    decoded: r.counters.blocks_decoded ?? 0,
+    senderCpuS,
+    receiverCpuS: r.cpuS,
+  };
 }
 
 /** The sender has sent everything live (no one listening); then a fresh receiver joins. */
@@ -217,7 +242,8 @@ async function main(): Promise<void> {
     try {
       const g = await goodput(box, rate);
       process.stdout.write(
-        `goodput at ${mbps(rate)} Mb/s paced: ${mbps(g.bytesPerS)} Mb/s of verified entries (${g.head} entries in ${g.seconds.toFixed(2)} s; ${mbps(g.bytesPerS90)} Mb/s to the first 90%; ${g.decoded} blocks decoded, ${g.abandoned} left to the carousel)\n`,
+        `goodput at ${mbps(rate)} Mb/s paced: ${mbps(g.bytesPerS)} Mb/s of verified entries (${g.head} entries in ${g.seconds.toFixed(2)} s; ${mbps(g.bytesPerS90)} Mb/s to the first 90%; ${g.decoded} blocks decoded, ${g.abandoned} left to the carousel); ` +
+          `CPU: sender ${g.senderCpuS.toFixed(1)} s (whole run, encoder thread included), receiver ${g.receiverCpuS.toFixed(1)} s\n`,
       );
       if (g.bytesPerS > best.bytesPerS) best = { bytesPerS: g.bytesPerS, rate, seconds: g.seconds };
     } catch (e) {
