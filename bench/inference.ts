@@ -10,7 +10,10 @@
 // runs to its limit): "tiny" is the demo model (64 wide, 2 blocks, 0.5 MB) —
 // per-token cost there is almost all JavaScript and bookkeeping; "large" is
 // 512 wide, 8 blocks (85 MB F32), where the arithmetic dominates as with a
-// real model. Each figure says which model it used.
+// real model; "large-q8" is that shape in Q8_0 (22 MB), as quantized real
+// models are stored. Each figure says which model it used. The kernel ceiling
+// (llama.cpp evaluating 4 tokens per decode, no generation around it) says
+// how much concurrency this machine can give at most.
 //
 // Options: --threads N (llama.cpp CPU threads per context, default 1),
 // --contexts N (contexts the 4 sequences are spread over in the concurrency
@@ -54,6 +57,8 @@ const PROMPT = "Shift report, boiler house, night of the 14th:\n";
 const MODELS: Record<string, DemoGgufOptions> = {
   tiny: { seed: 1, noEndTokens: true },
   large: { seed: 1, noEndTokens: true, embeddingLength: 512, blockCount: 8, headCount: 8 },
+  // The same shape stored as real quantized models are (ggml Q8_0): a quarter of the bytes per token.
+  "large-q8": { seed: 1, noEndTokens: true, embeddingLength: 512, blockCount: 8, headCount: 8, weights: "q8_0" },
 };
 
 const median = (xs: number[]): number => {
@@ -260,6 +265,56 @@ async function concurrency(name: string, path: string, sha256: string, ledger: L
   }
 }
 
+/**
+ * What llama.cpp itself gives for four tokens at once on this machine, with no
+ * generation around it (no sampling, no JavaScript per token): a 256-token
+ * text evaluated 1 token per decode, 4 tokens per decode in one context, and 2
+ * per decode in each of 2 contexts at once (one thread each). The ratios are
+ * the ceiling any concurrency_gain on this model and machine can reach.
+ */
+async function kernelCeiling(name: string, path: string) {
+  const llama = await getLlama({ gpu: mode === "cuda" ? "cuda" : false, build: "never", skipDownload: true, maxThreads: 2 * threads, logLevel: LlamaLogLevel.warn });
+  const model = await llama.loadModel({ modelPath: path, gpuLayers: mode === "cuda" ? "max" : 0 });
+  const contexts = [await model.createContext({ contextSize: 1024, sequences: 1, threads }), await model.createContext({ contextSize: 1024, sequences: 1, threads })];
+  const tokens = model.tokenize(PROMPT.repeat(40)).slice(0, 256);
+  const rate = async (perDecode: number, ctxs: typeof contexts): Promise<number> => {
+    const t0 = performance.now();
+    await Promise.all(
+      ctxs.map(async (ctx) => {
+        const seq = ctx.getSequence();
+        for (let i = 0; i < tokens.length; i += perDecode) await seq.evaluateWithoutGeneratingNewTokens(tokens.slice(i, i + perDecode));
+        seq.dispose();
+      }),
+    );
+    return (tokens.length * ctxs.length) / ((performance.now() - t0) / 1000);
+  };
+  try {
+    await rate(8, contexts.slice(0, 1)); // warm
+    const one: number[] = [];
+    const four: number[] = [];
+    const twoByTwo: number[] = [];
+    for (let r = 0; r < (quick ? 1 : 3); r++) {
+      one.push(await rate(1, contexts.slice(0, 1)));
+      four.push(await rate(4, contexts.slice(0, 1)));
+      twoByTwo.push(await rate(2, contexts));
+    }
+    const out = {
+      kernel_one_token_per_s: r2(median(one)),
+      kernel_batch4_gain: r2(median(four) / median(one)),
+      kernel_two_contexts_batch2_gain: r2(median(twoByTwo) / median(one)),
+    };
+    say(
+      `[${name}] llama.cpp alone, 256 tokens: ${out.kernel_one_token_per_s} tok/s one per decode; 4 per decode ×${out.kernel_batch4_gain}; ` +
+        `2 per decode in each of 2 contexts ×${out.kernel_two_contexts_batch2_gain} (the ceiling of concurrency_gain here)`,
+    );
+    return out;
+  } finally {
+    for (const c of contexts) await c.dispose();
+    await model.dispose();
+    await llama.dispose();
+  }
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "sealbox-bench-inference-"));
   const signerDir = join(dir, "state");
@@ -278,12 +333,16 @@ async function main(): Promise<void> {
     try {
       const tiny = models.tiny!;
       const large = models.large!;
+      const q8 = models["large-q8"]!;
       const pvdLarge = await pathVsDirect("large", large.path, large.sha256, ledger);
       const pvdTiny = await pathVsDirect("tiny", tiny.path, tiny.sha256, ledger);
       const audit = await auditOverhead(tiny.path, tiny.sha256, ledger);
       const concLarge = await concurrency("large", large.path, large.sha256, ledger, contexts);
       const concLargeOne = contexts === 1 ? concLarge : await concurrency("large", large.path, large.sha256, ledger, 1);
       const concTiny = await concurrency("tiny", tiny.path, tiny.sha256, ledger, contexts);
+      const concQ8 = await concurrency("large-q8", q8.path, q8.sha256, ledger, contexts);
+      const ceiling = await kernelCeiling("large", large.path);
+      const ceilingQ8 = await kernelCeiling("large-q8", q8.path);
       Object.assign(results, {
         device: pvdLarge.device,
         path_vs_direct: pvdLarge.path_vs_direct,
@@ -306,6 +365,12 @@ async function main(): Promise<void> {
         concurrency_rss_growth_mib: concLarge.rss_growth_mib,
         concurrency_cores_used: concLarge.cores_used,
         concurrency_gain_tiny: concTiny.concurrency_gain,
+        concurrency_gain_q8: concQ8.concurrency_gain,
+        concurrency_single_tokens_per_s_q8: concQ8.single_tokens_per_s,
+        kernel_batch4_gain: ceiling.kernel_batch4_gain,
+        kernel_two_contexts_batch2_gain: ceiling.kernel_two_contexts_batch2_gain,
+        kernel_batch4_gain_q8: ceilingQ8.kernel_batch4_gain,
+        kernel_two_contexts_batch2_gain_q8: ceilingQ8.kernel_two_contexts_batch2_gain,
         ledger_records: ledger.size(),
         load_average_1m: r2(loadavg()[0]!),
       });
