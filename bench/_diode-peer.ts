@@ -25,10 +25,13 @@ async function udpSink(portFile: string, seconds: number): Promise<void> {
   let last = 0;
   let datagrams = 0;
   let bytes = 0;
-  const done = new Promise<void>((resolve) => {
+  const done = new Promise<void>((resolve, reject) => {
+    // A blaster aimed elsewhere must fail the bench, not hang it.
+    const nothing = setTimeout(() => reject(new Error("udp-sink: no datagram in 30 s")), 30_000);
     s.on("message", (m) => {
       const now = performance.now();
       if (datagrams === 0) {
+        clearTimeout(nothing);
         first = now;
         setTimeout(resolve, seconds * 1000);
       }

@@ -20,7 +20,7 @@ const USAGE = `usage:
       receive, verify and write the box's audit log (docs/diode.md); --key takes the vkey
       (\`sealbox keys show\` on the box) or a file holding it
   sealbox diode send --state DIR (--udp ADDR:PORT | --serial PORT [--baud N]) [--rate BYTES_PER_S]
-                     [--repair RATIO] [--carousel-rate BYTES_PER_S]
+                     [--repair RATIO] [--carousel-rate BYTES_PER_S] [--mtu BYTES]
       run the sender over the ledger in DIR until interrupted (sealboxd does this when [diode] is enabled)
 
 exit codes (receive): 0 complete or stopped, 64 usage, 65 entries no longer retained by the sender,
@@ -203,9 +203,15 @@ async function send(argv: string[]): Promise<number> {
     rate: { type: "string" },
     repair: { type: "string" },
     "carousel-rate": { type: "string" },
+    mtu: { type: "string" },
   });
   if (values.help) return (process.stdout.write(USAGE + "\n"), 0);
   if (typeof values.state !== "string") fail("send needs --state DIR");
+  // The largest datagram (UDP) or frame before COBS (serial): 1400 and 512 by default; e.g. 8972 on a jumbo-frame link.
+  const mtu = positiveNumber(values.mtu as string | undefined, "--mtu");
+  if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= (values.udp !== undefined ? 576 : 128) && mtu <= 65507)) {
+    fail(`--mtu: expected an integer within [${values.udp !== undefined ? 576 : 128}, 65507], got '${String(values.mtu)}'`);
+  }
   if (values.udp === undefined && values.serial === undefined) fail("send needs --udp ADDR:PORT or --serial PORT");
   const rate = positiveNumber(values.rate as string | undefined, "--rate") ?? 12_500_000;
   const repair = values.repair === undefined ? 0.1 : Number(values.repair);
@@ -225,8 +231,8 @@ async function send(argv: string[]): Promise<number> {
       audit: ledger,
       signer,
       stateDir: values.state,
-      ...(typeof values.udp === "string" && { udp: hostPort(values.udp, "--udp") }),
-      ...(typeof values.serial === "string" && { serial: { path: values.serial, baudRate: baud } }),
+      ...(typeof values.udp === "string" && { udp: { ...hostPort(values.udp, "--udp"), ...(mtu !== undefined && { mtuBytes: mtu }) } }),
+      ...(typeof values.serial === "string" && { serial: { path: values.serial, baudRate: baud, ...(mtu !== undefined && { mtuBytes: mtu }) } }),
       rateBytesPerS: rate,
       repairRatio: repair,
       ...(carouselRate !== undefined && { carouselRateBytesPerS: carouselRate }),

@@ -49,7 +49,7 @@ export interface DiodeSenderOptions {
   carouselRateBytesPerS?: number;
   /** Blocks interleaved. Defaults to 32 on UDP, 4 on serial. */
   interleaveDepth?: number;
-  /** Source symbols per block. Defaults to 1024 on UDP, 128 on serial. */
+  /** Source symbols per block. Defaults to defaultBlockSymbols(): 1024 on UDP (fewer past 4 MiB a block), 128 on serial. */
   blockSymbols?: number;
   /** The carousel re-sends only the last N entries (default: all of them). */
   carouselWindowEntries?: number;
@@ -109,6 +109,16 @@ function validate(o: DiodeSenderOptions): void {
     if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= min && mtu <= 65507)) bad(`${name} must be an integer within [${min}, 65507], got ${mtu}`);
   }
   if (o.carouselWindowEntries !== undefined && !(Number.isInteger(o.carouselWindowEntries) && o.carouselWindowEntries >= 1)) bad("carouselWindowEntries must be ≥ 1");
+}
+
+/**
+ * Source symbols per block when not configured: 128 on serial; on UDP 1024, or
+ * fewer for symbols so large (jumbo frames) that a block would pass 4 MiB —
+ * every open block of the interleaver is held in memory on both sides.
+ */
+export function defaultBlockSymbols(symbolBytes: number, serial: boolean): number {
+  if (serial) return 128;
+  return Math.min(1024, Math.max(128, Math.floor((4 * 1024 * 1024) / symbolBytes)));
 }
 
 export async function startDiodeSender(options: DiodeSenderOptions): Promise<DiodeSender> {
@@ -172,7 +182,7 @@ export async function startDiodeSender(options: DiodeSenderOptions): Promise<Dio
       symbolBytes,
       repairRatio: options.repairRatio,
       interleaveDepth: depth,
-      blockSymbols: Math.min(maxSourceSymbols(symbolBytes), options.blockSymbols ?? (isSerial ? 128 : 1024)),
+      blockSymbols: Math.min(maxSourceSymbols(symbolBytes), options.blockSymbols ?? defaultBlockSymbols(symbolBytes, isSerial)),
       rateBytesPerS: rate,
       carouselRateBytesPerS: Math.min(rate, options.carouselRateBytesPerS ?? rate),
       carouselReservedSlots: Math.max(1, Math.round(depth * 0.1)),

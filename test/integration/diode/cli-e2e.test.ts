@@ -145,6 +145,29 @@ describe("sealbox diode send / receive, end to end", { timeout: 300_000 }, () =>
     assert.ok(events.some((e) => e.type === "sender_restarted"));
   });
 
+  it("sends jumbo datagrams with --mtu, and refuses an --mtu out of range", async () => {
+    const { state, vkey } = await makeBox(3000);
+    const out = dirs.make("rx");
+    const port = await freeUdpPort();
+    const rx = sealbox(["diode", "receive", "--listen", `127.0.0.1:${port}`, "--out", out, "--key", vkey, "--until-head", "--timeout-s", "120"]);
+    const tx = sealbox(["diode", "send", "--state", state, "--udp", `127.0.0.1:${port}`, "--rate", "4000000", "--mtu", "8972"]);
+    assert.equal(await exited(rx), 0, "the receiver completes");
+    tx.kill("SIGTERM");
+    assert.equal(await exited(tx), 0);
+    const { bytes } = await ledgerRecords(state);
+    const lines = readLines(join(out, "records.jsonl"));
+    assert.ok(lines.length >= 3000);
+    lines.forEach((l, i) => assert.equal(l, Buffer.from(bytes[i]!).toString("utf8"), `record ${i}`));
+    // The sender's own status names the symbol size it used: (8972 − 52) rounded down to 8 bytes.
+    const status = JSON.parse(readFileSync(join(state, "diode", "status.json"), "utf8")) as { channels: { symbolBytes: number }[] };
+    assert.equal(status.channels[0]!.symbolBytes, 8920);
+    for (const bad of ["575", "65508", "1400.5", "big"]) {
+      const r = spawnSync(process.execPath, [CLI, "diode", "send", "--state", state, "--udp", `127.0.0.1:${port}`, "--mtu", bad], { encoding: "utf8", timeout: 60_000 });
+      assert.equal(r.status, 64, `--mtu ${bad}: ${r.stderr}`);
+      assert.match(r.stderr, /--mtu/);
+    }
+  });
+
   it("exits with the documented codes", async () => {
     const { vkey } = await makeBox(10);
     const out = dirs.make("rx");
