@@ -128,7 +128,7 @@ async function status(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(st) + "\n");
     return 0;
   }
-  type Ch = { kind: string; target: string; rateBytesPerS: number; carouselRateBytesPerS: number; liveNext: number; liveBacklog: number; carousel: { next: number; passes: number; lastPassMs: number | null }; framesSent: number; bytesSent: number; sendErrors: number; retainedWireBytes: number; catchupBoundS: number; catchupBoundBusyS: number };
+  type Ch = { kind: string; target: string; rateBytesPerS: number; carouselRateBytesPerS: number; liveNext: number; liveBacklog: number; carousel: { next: number; passes: number; lastPassMs: number | null }; framesSent: number; bytesSent: number; sendErrors: number; retainedWireBytes: number; inFlightWireBytes?: number; catchupBoundS: number; catchupBoundBusyS: number };
   const channels = (st.channels as Ch[]) ?? [];
   const mb = (n: number): string => (n / 1e6).toFixed(1) + " MB";
   const lines = [
@@ -137,7 +137,7 @@ async function status(argv: string[]): Promise<number> {
     ...channels.flatMap((c) => [
       `  ${c.kind} → ${c.target}: rate ${mb(c.rateBytesPerS)}/s (carousel up to ${mb(c.carouselRateBytesPerS)}/s), ${c.framesSent} frames / ${mb(c.bytesSent)} sent, ${c.sendErrors} send errors`,
       `    sent new entries up to ${c.liveNext} (${c.liveBacklog} waiting); carousel at ${c.carousel.next}, ${c.carousel.passes} passes${c.carousel.lastPassMs !== null ? `, last ${(c.carousel.lastPassMs / 1000).toFixed(1)} s` : ""}`,
-      `    catch-up bound: ${mb(c.retainedWireBytes)} retained ÷ carousel rate = ${c.catchupBoundS.toFixed(1)} s (${c.catchupBoundBusyS.toFixed(1)} s while new entries saturate the link)`,
+      `    catch-up bound: (${mb(c.retainedWireBytes)} retained + ${mb(c.inFlightWireBytes ?? 0)} open when a receiver joins) ÷ carousel rate + a heartbeat = ${c.catchupBoundS.toFixed(1)} s (${c.catchupBoundBusyS.toFixed(1)} s while new entries saturate the link)`,
     ]),
   ];
   process.stdout.write(lines.join("\n") + "\n");

@@ -6,6 +6,7 @@
 import type { Logger } from "../log.js";
 import { encodePrepared, outgoing, prepareBlock, type CheckpointSnapshot, type DiodeLedgerReader, type PreparedBlock } from "./block-builder.js";
 import { CarouselTable, type CarouselEntry } from "./carousel-table.js";
+import { catchupBound } from "./catchup-bound.js";
 import type { BlockEncoder } from "./encoder-pool.js";
 import { encodeHeartbeatFrame, FLAG_CAROUSEL, SYMBOL_OVERHEAD_BYTES } from "./frame.js";
 import { formatHeartbeat } from "./heartbeat.js";
@@ -85,7 +86,9 @@ export type ChannelStatus = {
   heartbeatsSent: number;
   /** Bytes a full carousel pass puts on the wire (measured, or estimated before the first pass ends). */
   retainedWireBytes: number;
-  /** retainedWireBytes ÷ the carousel's rate: how long a fresh receiver needs when no new entries compete. */
+  /** Bytes of the blocks that may be open when a receiver joins (at most the interleave depth of blocks). */
+  inFlightWireBytes: number;
+  /** (retainedWireBytes + inFlightWireBytes) ÷ the carousel's rate, plus a heartbeat (catchup-bound.ts): how long a fresh receiver needs at most when no new entries compete. */
   catchupBoundS: number;
   /** The same while new entries saturate the link and the carousel has only its reserved slots. */
   catchupBoundBusyS: number;
@@ -371,20 +374,26 @@ export class Channel {
     this.stats.heartbeats++;
   }
 
-  private estimate(): { retainedWireBytes: number; catchupBoundS: number; catchupBoundBusyS: number } {
+  private estimate(): { retainedWireBytes: number; inFlightWireBytes: number; catchupBoundS: number; catchupBoundBusyS: number } {
     const cp = this.o.checkpoint();
     const { oldest, authorizedEnd } = this.o.bounds();
     const retained = Math.max(0, Math.min(authorizedEnd, cp?.size ?? 0) - oldest);
+    const frameWire = this.o.link.wireBytes(this.o.symbolBytes + SYMBOL_OVERHEAD_BYTES);
     let wire = this.stats.lastPassWireBytes;
     if (wire === undefined) {
       const avgRecord = this.stats.recordsBuilt > 0 ? this.stats.recordBytesBuilt / this.stats.recordsBuilt : 300;
-      const frameBytes = this.o.symbolBytes + SYMBOL_OVERHEAD_BYTES;
-      wire = Math.ceil(((retained * (avgRecord + 4)) / this.o.symbolBytes) * (1 + this.o.repairRatio)) * this.o.link.wireBytes(frameBytes);
+      wire = Math.ceil(((retained * (avgRecord + 4)) / this.o.symbolBytes) * (1 + this.o.repairRatio)) * frameWire;
     }
-    const rate = Math.min(this.o.rateBytesPerS, this.o.carouselRateBytesPerS);
-    const bound = wire / rate;
+    const b = catchupBound({
+      retainedWireBytes: wire,
+      blockWireBytes: Math.ceil(this.o.blockSymbols * (1 + this.o.repairRatio)) * frameWire,
+      interleaveDepth: this.o.interleaveDepth,
+      rateBytesPerS: Math.min(this.o.rateBytesPerS, this.o.carouselRateBytesPerS),
+      heartbeatIntervalMs: this.o.heartbeatIntervalMs,
+      carouselMinPassMs: this.o.carouselMinPassMs,
+    });
     const busyShare = Math.min(1, this.o.carouselReservedSlots / this.o.interleaveDepth);
-    return { retainedWireBytes: wire, catchupBoundS: bound, catchupBoundBusyS: bound / busyShare };
+    return { retainedWireBytes: wire, inFlightWireBytes: b.inFlightWireBytes, catchupBoundS: b.boundS, catchupBoundBusyS: b.boundS / busyShare };
   }
 
   status(): ChannelStatus {
@@ -411,6 +420,7 @@ export class Channel {
       queuedFrames: this.interleaver.pendingPackets,
       heartbeatsSent: this.stats.heartbeats,
       retainedWireBytes: e.retainedWireBytes,
+      inFlightWireBytes: e.inFlightWireBytes,
       catchupBoundS: e.catchupBoundS,
       catchupBoundBusyS: e.catchupBoundBusyS,
     };

@@ -17,7 +17,7 @@ export interface Heartbeat {
   oldest: number;
   /** When the heartbeat was made, RFC 3339 UTC. */
   time: string;
-  /** The carousel's catch-up bound in seconds (retained bytes ÷ carousel rate), or -1 when unknown. */
+  /** The carousel's catch-up bound in seconds (catchup-bound.ts), or -1 when unknown. */
   catchupBoundS: number;
 }
 

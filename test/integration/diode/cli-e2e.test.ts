@@ -136,7 +136,7 @@ describe("sealbox diode send / receive, end to end", { timeout: 300_000 }, () =>
     const status = spawnSync(process.execPath, [CLI, "diode", "status", "--state", state], { encoding: "utf8" });
     assert.equal(status.status, 0, status.stderr);
     assert.match(status.stdout, /diode sender stopped/);
-    assert.match(status.stdout, /catch-up bound: .* retained ÷ carousel rate = [\d.]+ s/);
+    assert.match(status.stdout, /catch-up bound: \([\d.]+ MB retained \+ [\d.]+ MB open when a receiver joins\) ÷ carousel rate \+ a heartbeat = [\d.]+ s/);
     const rxStatus = spawnSync(process.execPath, [CLI, "diode", "status", "--out", out], { encoding: "utf8" });
     assert.equal(rxStatus.status, 0, rxStatus.stderr);
     assert.match(rxStatus.stdout, new RegExp(`verified entries   \\[0, ${lines.length}\\)`));
