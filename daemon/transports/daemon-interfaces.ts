@@ -61,8 +61,10 @@ export async function startDaemonInterfaces(o: DaemonInterfacesOptions): Promise
   let engine: Parameters<typeof startInterfaces>[0]["engine"] = { mode: inf.mode, threads: inf.threads, contextSize: inf.contextTokens, sequences: inf.sequences, contexts: Math.min(inf.contexts, inf.sequences) };
   if (o.argv.includes(DEMO_MODEL_FLAG)) {
     model = await prepareDemoModel(stateDir, o.log);
-    // The demo model is tiny: one CPU thread answers fastest, and no GPU is needed.
-    engine = { mode: "cpu", threads: 1, contextSize: 1024, sequences: Math.min(inf.sequences, 4) };
+    // The demo model is tiny: one CPU thread per context answers fastest, and no GPU is needed;
+    // one context per sequence lets requests run side by side (docs/performance.md, "Inference").
+    const sequences = Math.min(inf.sequences, 4);
+    engine = { mode: "cpu", threads: 1, contextSize: 1024, sequences, contexts: sequences };
   } else if (inf.model !== undefined) {
     const r = await resolveModel(stateDir, inf.model);
     model = { name: r.manifest.name, sha256: r.sha256, path: r.path };
