@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Tpm } from "../../hal/tpm/tpm.js";
 import { openTpmTransport } from "../../hal/tpm/transport/open.js";
+import { loopbackUsable } from "./loopback.js";
 
 export async function makeTempDir(prefix = "sealbox-tpm-"): Promise<{ dir: string; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
@@ -39,29 +40,7 @@ export async function startSwtpmPipe(stateDir: string, timeoutMs = 30_000): Prom
   return { tpm, stateDir, spec, close: () => tpm.close() };
 }
 
-/** Whether a TCP connection to 127.0.0.1 works here (it does not under `unshare -n` with lo down). */
-export async function loopbackUsable(): Promise<boolean> {
-  const server = createServer((s) => s.end());
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve());
-    });
-    const port = (server.address() as { port: number }).port;
-    return await new Promise<boolean>((resolve) => {
-      const c = connect(port, "127.0.0.1");
-      c.once("connect", () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once("error", () => resolve(false));
-    });
-  } catch {
-    return false;
-  } finally {
-    server.close();
-  }
-}
+export { loopbackUsable };
 
 function listen(port: number): Promise<Server | undefined> {
   return new Promise((resolve) => {

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 
 import { isSealboxError, SealboxError } from "../../../daemon/errors.js";
 import { startReceiver } from "../../../daemon/diode/receiver.js";
@@ -12,6 +12,10 @@ import { startDiodeSender } from "../../../daemon/diode/sender.js";
 import { createMemoryLogger } from "../../../daemon/log.js";
 import { createMemoryDiodeLedger } from "../../helpers/diode-ledger.js";
 import { assertOutputIsLedgerPrefix, tempDirs, waitFor } from "../../helpers/diode-harness.js";
+import { ensureLoopback } from "../../helpers/loopback.js";
+
+// Real UDP on 127.0.0.1: up even in a fresh `unshare -n` namespace.
+before(ensureLoopback);
 
 const dirs = tempDirs();
 after(() => dirs.cleanup());

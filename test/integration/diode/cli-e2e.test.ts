@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createSocket } from "node:dgram";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { openSigner, provisionSoftwareKey } from "../../../daemon/keys/key-store.js";
@@ -17,6 +17,10 @@ import { openLedger } from "../../../daemon/ledger/ledger.js";
 import { formatVkey } from "../../../daemon/ledger/note.js";
 import type { AuditRecord } from "../../../daemon/ledger/types.js";
 import { readLines, readState, tempDirs, waitFor } from "../../helpers/diode-harness.js";
+import { ensureLoopback } from "../../helpers/loopback.js";
+
+// Real UDP on 127.0.0.1: up even in a fresh `unshare -n` namespace.
+before(ensureLoopback);
 
 const dirs = tempDirs();
 const children: ChildProcess[] = [];

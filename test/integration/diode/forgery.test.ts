@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 
 import { encodeSymbolFrame, FLAG_CAROUSEL } from "../../../daemon/diode/frame.js";
 import { startReceiver } from "../../../daemon/diode/receiver.js";
@@ -13,6 +13,10 @@ import { createMemoryLogger } from "../../../daemon/log.js";
 import { createMemoryDiodeLedger, testSigner, type MemoryDiodeLedger } from "../../helpers/diode-ledger.js";
 import { assertOutputIsLedgerPrefix, assertOutputVerifies, readEvents, readState, tempDirs, waitFor } from "../../helpers/diode-harness.js";
 import { startLossyRelay } from "../../helpers/lossy-relay.js";
+import { ensureLoopback } from "../../helpers/loopback.js";
+
+// Real UDP on 127.0.0.1: up even in a fresh `unshare -n` namespace.
+before(ensureLoopback);
 
 const dirs = tempDirs();
 after(() => dirs.cleanup());

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { SYMBOL_OVERHEAD_BYTES, symbolBytesForMtu } from "../../../daemon/diode/frame.js";
@@ -17,6 +17,10 @@ import { createMemoryDiodeLedger } from "../../helpers/diode-ledger.js";
 import { assertOutputIsLedgerPrefix, readState, tempDirs, waitFor } from "../../helpers/diode-harness.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { ensureLoopback } from "../../helpers/loopback.js";
+
+// Real UDP on 127.0.0.1: up even in a fresh `unshare -n` namespace.
+before(ensureLoopback);
 
 const dirs = tempDirs();
 after(() => dirs.cleanup());

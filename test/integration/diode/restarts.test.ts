@@ -4,7 +4,7 @@
 // output exactly the ledger.
 
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 
 import { startReceiver, type Receiver } from "../../../daemon/diode/receiver.js";
 import { startDiodeSender, type DiodeSender } from "../../../daemon/diode/sender.js";
@@ -12,6 +12,10 @@ import { createMemoryLogger } from "../../../daemon/log.js";
 import { createMemoryDiodeLedger, type MemoryDiodeLedger } from "../../helpers/diode-ledger.js";
 import { assertOutputIsLedgerPrefix, assertOutputVerifies, readEvents, readLines, tempDirs, waitFor } from "../../helpers/diode-harness.js";
 import { join } from "node:path";
+import { ensureLoopback } from "../../helpers/loopback.js";
+
+// Real UDP on 127.0.0.1: up even in a fresh `unshare -n` namespace.
+before(ensureLoopback);
 
 const dirs = tempDirs();
 after(() => dirs.cleanup());

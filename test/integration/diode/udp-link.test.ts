@@ -5,9 +5,13 @@
 
 import assert from "node:assert/strict";
 import { createSocket, type Socket } from "node:dgram";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { isSealboxError } from "../../../daemon/errors.js";
 import { openUdpLink } from "../../../daemon/diode/links.js";
+import { ensureLoopback } from "../../helpers/loopback.js";
+
+// Real UDP on 127.0.0.1: up even in a fresh `unshare -n` namespace.
+before(ensureLoopback);
 
 async function listener(): Promise<{ socket: Socket; port: number; got: Buffer[] }> {
   const socket = createSocket({ type: "udp4", recvBufferSize: 8 * 1024 * 1024 });

@@ -3,7 +3,7 @@
 // arrive and verify, and the output must be exactly the ledger, in order.
 
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 
 import { startReceiver } from "../../../daemon/diode/receiver.js";
 import { startDiodeSender } from "../../../daemon/diode/sender.js";
@@ -11,6 +11,10 @@ import { createMemoryLogger } from "../../../daemon/log.js";
 import { createMemoryDiodeLedger } from "../../helpers/diode-ledger.js";
 import { assertOutputIsLedgerPrefix, assertOutputVerifies, eventTypes, readState, tempDirs } from "../../helpers/diode-harness.js";
 import { startLossyRelay } from "../../helpers/lossy-relay.js";
+import { ensureLoopback } from "../../helpers/loopback.js";
+
+// Real UDP on 127.0.0.1: up even in a fresh `unshare -n` namespace.
+before(ensureLoopback);
 
 const dirs = tempDirs();
 after(() => dirs.cleanup());
