@@ -56,18 +56,41 @@ function one(positionals: string[], what: string): string {
   return positionals[0]!;
 }
 
-export async function run(argv: string[], deps: CommandDeps): Promise<number> {
+/** What a `sealbox authority|model` run starts with: the subcommand, its arguments, --json output, and --help. */
+export interface CommandGroup {
+  sub: string | undefined;
+  rest: string[];
+  /** Set again from each subcommand's parsed options. */
+  json: boolean;
+  out(human: string, machine: unknown): void;
+  /** The exit code when --help (or nothing) was asked for and the usage is printed; undefined otherwise. */
+  helpExit: number | undefined;
+}
+
+export function startCommandGroup(argv: string[], deps: CommandDeps, usage: string): CommandGroup {
   const [sub, ...rest] = argv;
-  let json = rest.includes("--json");
-  const out = (human: string, machine: unknown) => deps.stdout.write(json ? JSON.stringify(machine) + "\n" : human);
+  const g: CommandGroup = {
+    sub,
+    rest,
+    json: rest.includes("--json"),
+    out: (human, machine) => void deps.stdout.write(g.json ? JSON.stringify(machine) + "\n" : human),
+    helpExit: undefined,
+  };
+  if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help" || rest.includes("--help") || rest.includes("-h")) {
+    deps.stdout.write(usage);
+    g.helpExit = sub === undefined ? 64 : 0;
+  }
+  return g;
+}
+
+export async function run(argv: string[], deps: CommandDeps): Promise<number> {
+  const g = startCommandGroup(argv, deps, USAGE);
+  if (g.helpExit !== undefined) return g.helpExit;
+  const { sub, rest, out } = g;
   try {
-    if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help" || rest.includes("--help") || rest.includes("-h")) {
-      deps.stdout.write(USAGE);
-      return sub === undefined ? 64 : 0;
-    }
     if (sub === "keygen") {
       const { values, positionals } = parseCommand(rest, { out: { type: "string" } });
-      json = values.json === true;
+      g.json = values.json === true;
       if (!values.out || positionals.length > 0) throw new SealboxError("BAD_ARGUMENT", "authority keygen needs --out KEY and nothing else (see: sealbox authority --help)");
       const k = await writeAuthorityKey(values.out);
       out(
@@ -78,7 +101,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
     }
     if (sub === "list") {
       const { values, positionals } = parseCommand(rest, { state: { type: "string" } });
-      json = values.json === true;
+      g.json = values.json === true;
       if (positionals.length > 0) throw new SealboxError("BAD_ARGUMENT", "authority list takes no arguments");
       const list = await loadAuthorities(defaultStateDir(values.state, FHS_STATE_DIR).stateDir);
       out(list.length === 0 ? "no trusted authorities (add one with: sealbox authority add KEY.pub)\n" : list.map((a) => `${a.name.padEnd(24)} ${a.keyId}\n`).join(""), {
@@ -88,7 +111,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
     }
     if (sub === "add") {
       const { values, positionals } = parseCommand(rest, { state: { type: "string" }, name: { type: "string" } });
-      json = values.json === true;
+      g.json = values.json === true;
       const pubPath = one(positionals, "public key file");
       const { stateDir, given } = defaultStateDir(values.state, FHS_STATE_DIR);
       const name = values.name ?? basename(pubPath).replace(/\.key\.pub$|\.pub$/, "");
@@ -126,7 +149,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
     }
     if (sub === "remove") {
       const { values, positionals } = parseCommand(rest, { state: { type: "string" } });
-      json = values.json === true;
+      g.json = values.json === true;
       const name = one(positionals, "authority name");
       const { stateDir, given } = defaultStateDir(values.state, FHS_STATE_DIR);
       if (!AUTHORITY_NAME.test(name)) throw new SealboxError("BAD_ARGUMENT", `not an authority name: ${JSON.stringify(name)}`);
@@ -141,7 +164,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
     }
     throw new SealboxError("BAD_ARGUMENT", `unknown authority command '${sub}' (see: sealbox authority --help)`);
   } catch (e) {
-    return report(e, json, deps.stdout, deps.stderr);
+    return report(e, g.json, deps.stdout, deps.stderr);
   }
 }
 

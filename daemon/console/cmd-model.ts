@@ -17,7 +17,7 @@ import { checkGguf, importModel } from "../inference/model-import.js";
 import { listModels, pickModel, readStoredManifest, removeModel, unlinkIfThere, verifyModelFile, type StoredModel } from "../inference/models.js";
 import { writeDemoGguf } from "../inference/demo-gguf.js";
 import { report } from "./console-common.js";
-import { cliActor, parseCommand, type CommandDeps } from "./cmd-authority.js";
+import { cliActor, parseCommand, startCommandGroup, type CommandDeps } from "./cmd-authority.js";
 import { defaultStateDir, findRunningDaemon, openCliAudit } from "./model-ledger.js";
 import { SealboxClient } from "./client.js";
 import { formatBytes, progressBar } from "./progress-bar.js";
@@ -92,14 +92,10 @@ async function writeManifestFile(path: string, data: Buffer, force: boolean): Pr
 }
 
 export async function run(argv: string[], deps: CommandDeps): Promise<number> {
-  const [sub, ...rest] = argv;
-  let json = rest.includes("--json");
-  const out = (human: string, machine: unknown) => deps.stdout.write(json ? JSON.stringify(machine) + "\n" : human);
+  const g = startCommandGroup(argv, deps, USAGE);
+  if (g.helpExit !== undefined) return g.helpExit;
+  const { sub, rest, out } = g;
   try {
-    if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help" || rest.includes("--help") || rest.includes("-h")) {
-      deps.stdout.write(USAGE);
-      return sub === undefined ? 64 : 0;
-    }
     switch (sub) {
       case "sign": {
         const { values, positionals } = parseCommand(rest, {
@@ -110,7 +106,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
           source: { type: "string" },
           force: { type: "boolean" },
         });
-        json = values.json === true;
+        g.json = values.json === true;
         const file = one(positionals, "model file");
         const keyPath = required(values["authority-key"], "authority-key");
         const outPath = required(values.out, "out");
@@ -140,7 +136,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
       }
       case "import": {
         const { values, positionals } = parseCommand(rest, { manifest: { type: "string" }, state: { type: "string" } });
-        json = values.json === true;
+        g.json = values.json === true;
         const file = one(positionals, "model file");
         const manifestPath = required(values.manifest, "manifest");
         const { stateDir, given } = defaultStateDir(values.state, FHS_STATE_DIR);
@@ -168,7 +164,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
       }
       case "list": {
         const { values, positionals } = parseCommand(rest, { state: { type: "string" } });
-        json = values.json === true;
+        g.json = values.json === true;
         if (positionals.length > 0) throw new SealboxError("BAD_ARGUMENT", "model list takes no arguments");
         const models = await listModels(defaultStateDir(values.state, FHS_STATE_DIR).stateDir);
         const lines = models.map((m) => {
@@ -182,7 +178,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
       }
       case "show": {
         const { values, positionals } = parseCommand(rest, { state: { type: "string" }, verify: { type: "boolean" } });
-        json = values.json === true;
+        g.json = values.json === true;
         const { stateDir } = defaultStateDir(values.state, FHS_STATE_DIR);
         const m = pickModel(await listModels(stateDir), one(positionals, "model reference"));
         let verified: boolean | null = null;
@@ -208,7 +204,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
       }
       case "remove": {
         const { values, positionals } = parseCommand(rest, { state: { type: "string" } });
-        json = values.json === true;
+        g.json = values.json === true;
         const ref = one(positionals, "model reference");
         const { stateDir, given } = defaultStateDir(values.state, FHS_STATE_DIR);
         const { audit, close } = await deps.openAudit(stateDir, given);
@@ -222,7 +218,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
       }
       case "make-demo": {
         const { values, positionals } = parseCommand(rest, { seed: { type: "string" }, weights: { type: "string" } });
-        json = values.json === true;
+        g.json = values.json === true;
         const outPath = one(positionals, "output file");
         const seedText = values.seed ?? "1";
         if (!/^\d{1,10}$/.test(seedText) || Number(seedText) > 0xffffffff) throw new SealboxError("BAD_ARGUMENT", `--seed: expected a whole number 0–4294967295, got '${seedText}'`);
@@ -241,7 +237,7 @@ export async function run(argv: string[], deps: CommandDeps): Promise<number> {
         throw new SealboxError("BAD_ARGUMENT", `unknown model command '${sub}' (see: sealbox model --help)`);
     }
   } catch (e) {
-    return report(e, json, deps.stdout, deps.stderr);
+    return report(e, g.json, deps.stdout, deps.stderr);
   }
 }
 
