@@ -208,10 +208,10 @@ async function send(argv: string[]): Promise<number> {
   if (values.help) return (process.stdout.write(USAGE + "\n"), 0);
   if (typeof values.state !== "string") fail("send needs --state DIR");
   // The largest datagram (UDP) or frame before COBS (serial): 1400 and 512 by default; e.g. 8972 on a jumbo-frame link.
+  // Checked here too (the sender checks it as configuration) so a bad flag is a usage error, exit 64.
   const mtu = positiveNumber(values.mtu as string | undefined, "--mtu");
-  if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= (values.udp !== undefined ? 576 : 128) && mtu <= 65507)) {
-    fail(`--mtu: expected an integer within [${values.udp !== undefined ? 576 : 128}, 65507], got '${String(values.mtu)}'`);
-  }
+  const minMtu = values.udp !== undefined ? 576 : 128;
+  if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= minMtu && mtu <= 65507)) fail(`--mtu: expected an integer within [${minMtu}, 65507], got '${String(values.mtu)}'`);
   if (values.udp === undefined && values.serial === undefined) fail("send needs --udp ADDR:PORT or --serial PORT");
   const rate = positiveNumber(values.rate as string | undefined, "--rate") ?? 12_500_000;
   const repair = values.repair === undefined ? 0.1 : Number(values.repair);
