@@ -7,9 +7,9 @@
 // integer PRNG (mulberry32) and an Irwin–Hall sum, with no Math.log/cos whose
 // last bits may vary between engines.
 
-import { createHash } from "node:crypto";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { sha256HexAnySize } from "./sha256-any-size.js";
 import { buildByteBpeVocab } from "./byte-bpe-vocab.js";
 import { encodeGguf, type GgufTensor, type GgufValue } from "./gguf-writer.js";
 import { mulberry32 } from "../mulberry32.js";
@@ -193,5 +193,5 @@ export async function writeDemoGguf(path: string, options: DemoGgufOptions = {})
   const tmp = `${path}.${process.pid}.tmp`;
   await writeFile(tmp, bytes, { mode: 0o644 });
   await rename(tmp, path);
-  return { sha256: createHash("sha256").update(bytes).digest("hex"), sizeBytes: bytes.length };
+  return { sha256: sha256HexAnySize(bytes), sizeBytes: bytes.length };
 }
