@@ -25,6 +25,7 @@ import {
 export * from "./config/types.js";
 
 const MIB = 1024 * 1024;
+const MAX_CONTEXTS = 64;
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "notice", "warn", "error"];
 const BOX_ID = { pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, what: "1–64 letters, digits, '.', '_' or '-'" };
 const GROUP = { pattern: /^[a-z_][a-z0-9_-]{0,31}$/, what: "a Unix group name" };
@@ -135,12 +136,14 @@ export function validateConfig(object: unknown, options: ValidateOptions = {}): 
   ledgerR.finish();
 
   const infR = top.section("inference");
+  const sequences = infR.int("sequences", 4, { min: 1, max: 256 });
   const inference = {
     mode: infR.oneOf("mode", ["cuda", "cpu"] as const, "cuda"),
     threads: infR.int("threads", 4, { min: 1 }),
     model: infR.optionalString("model"),
-    sequences: infR.int("sequences", 4, { min: 1, max: 256 }),
-    contexts: infR.int("contexts", 1, { min: 1, max: 64 }),
+    sequences,
+    // One context per sequence measured best on the CPU and on the GPU alike (docs/performance.md).
+    contexts: infR.int("contexts", Math.min(sequences, MAX_CONTEXTS), { min: 1, max: MAX_CONTEXTS }),
     queueDepth: infR.int("queue_depth", 32, { min: 0, max: 100_000 }),
     contextTokens: infR.int("context_tokens", 4096, { min: 64, max: 1_048_576 }),
     maxTokens: infR.int("max_tokens", 1024, { min: 1, max: 1_048_576 }),

@@ -46,7 +46,7 @@ export interface InferenceConfig {
   model: string | undefined;
   /** Parallel context sequences. */
   sequences: number;
-  /** llama.cpp contexts the sequences are spread over (1 on a GPU; in CPU mode one per sequence, with threads = 1, runs requests side by side best). */
+  /** llama.cpp contexts the sequences are spread over; by default one per sequence (at most 64), which measured best on the CPU and on an H200 alike. */
   contexts: number;
   /** Requests waiting beyond the running ones before BUSY. */
   queueDepth: number;

@@ -31,10 +31,19 @@ test("an empty file gives the FHS defaults", () => {
   assert.deepEqual(c.keys.pcrs, [7]);
   assert.equal(c.inference.mode, "cuda");
   assert.equal(c.inference.model, undefined);
+  assert.equal(c.inference.sequences, 4);
+  assert.equal(c.inference.contexts, 4, "one context per sequence unless configured");
   assert.equal(c.ledger.mapSizeBytes, 4096 * 1024 * 1024);
   assert.equal(c.diode.enabled, false);
   assert.deepEqual(c.serial.ports, []);
   assert.equal(c.box.id, undefined);
+});
+
+test("inference.contexts follows inference.sequences by default, up to 64, and can be set lower", () => {
+  assert.equal(validateConfig({ inference: { sequences: 2 } }).inference.contexts, 2);
+  assert.equal(validateConfig({ inference: { sequences: 200 } }).inference.contexts, 64);
+  assert.equal(validateConfig({ inference: { sequences: 8, contexts: 1 } }).inference.contexts, 1);
+  assert.ok(problemsOf("[inference]\ncontexts = 65\n").some((p) => p.includes("inference.contexts")));
 });
 
 test("the message names the key and the problem, as the issue asks", () => {
