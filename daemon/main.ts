@@ -179,6 +179,13 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
       notifier.extendTimeout(60_000);
       const extend = setInterval(() => (Date.now() < extendUntil ? notifier.extendTimeout(60_000) : clearInterval(extend)), 20_000);
       await ifs.modelLoaded.catch(() => undefined).finally(() => clearInterval(extend));
+      // A "cuda" box whose GPU cannot run llama.cpp (no device, or its kernels failed the
+      // self-test in runtime.ts) does not start: GPU_UNAVAILABLE's exit code and message.
+      const failure = ifs.slot.failure;
+      if (failure?.code === "GPU_UNAVAILABLE") {
+        stopReason = "start failed: GPU_UNAVAILABLE";
+        throw failure;
+      }
       modelNote = ifs.slot.ready ? `; model ${ifs.slot.model.name}` : `; MODEL FAILED TO LOAD (${ifs.slot.model.name})`;
       if (!ifs.slot.ready) log.error("ready without the configured model: inference answers MODEL_UNAVAILABLE", { model: ifs.slot.model.name });
     }

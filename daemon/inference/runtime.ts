@@ -1,18 +1,20 @@
-// Opens llama.cpp through node-llama-cpp in exactly the configured mode.
-// Never "auto": a plain getLlama() picks Vulkan (software lavapipe) on a box
-// without a GPU (FACTS.md), and would build from source or download binaries
-// when no prebuilt one fits. Here it never builds, never downloads, and a
-// "cuda" box with no usable CUDA device fails loudly instead of running slowly
-// on the CPU.
+// Opens llama.cpp through node-llama-cpp in exactly the configured mode
+// (llama-options.ts: never "auto", never building or downloading). A "cuda"
+// box with no usable CUDA device fails loudly instead of running slowly on the
+// CPU — and so does one whose CUDA build loads but cannot run its kernels on
+// this GPU: before the runtime is returned, a child process runs real kernels
+// (cuda-probe.ts), because such a build aborts the process at its first decode.
 
 import { cpus } from "node:os";
 import { open } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { getLlama, getModuleVersion, LlamaLogLevel, type Llama } from "node-llama-cpp";
+import { getLlama, getModuleVersion, type Llama } from "node-llama-cpp";
 import { SealboxError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { probeCudaKernels, type CudaProbeOptions } from "./cuda-probe.js";
+import { llamaOptions, type InferenceMode } from "./llama-options.js";
 
-export type InferenceMode = "cuda" | "cpu";
+export type { InferenceMode } from "./llama-options.js";
 
 export interface RuntimeOptions {
   /** "cuda" on the appliance; "cpu" explicitly (development, tests, fallback). */
@@ -21,6 +23,12 @@ export interface RuntimeOptions {
   threads?: number;
   /** Contexts that will evaluate at once (llama.cpp's thread cap is threads × contexts). Defaults to 1. */
   contexts?: number;
+  /**
+   * The CUDA kernel self-test (cuda-probe.ts), run in cuda mode once the device
+   * checks pass: false turns it off; `timeoutMs` (defaults to 180 000) bounds it.
+   * Never runs in cpu mode. Defaults to on. (`command` is a test seam.)
+   */
+  kernelProbe?: false | Pick<CudaProbeOptions, "timeoutMs" | "command">;
   logger?: Logger;
 }
 
@@ -61,16 +69,6 @@ async function llamaCppCommit(): Promise<string> {
   }
 }
 
-function bridgeLogger(logger: Logger | undefined): (level: LlamaLogLevel, message: string) => void {
-  return (level, message) => {
-    if (!logger) return;
-    const text = message.trimEnd();
-    if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) logger.error(text);
-    else if (level === LlamaLogLevel.warn) logger.warn(text);
-    else logger.debug(text);
-  };
-}
-
 export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { mode } = options;
   if (mode !== "cuda" && mode !== "cpu") throw new SealboxError("BAD_CONFIG", `inference mode must be "cuda" or "cpu", got ${JSON.stringify(mode)}`);
@@ -79,16 +77,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   let llama: Llama;
   try {
-    llama = await getLlama({
-      gpu: mode === "cuda" ? "cuda" : false,
-      build: "never",
-      skipDownload: true,
-      usePrebuiltBinaries: true,
-      progressLogs: false,
-      maxThreads: threads * Math.max(1, options.contexts ?? 1),
-      logLevel: LlamaLogLevel.warn,
-      logger: bridgeLogger(options.logger),
-    });
+    llama = await getLlama(llamaOptions({ mode, maxThreads: threads * Math.max(1, options.contexts ?? 1), logger: options.logger }));
   } catch (e) {
     if (mode === "cuda") {
       throw new SealboxError("GPU_UNAVAILABLE", `CUDA inference is configured but llama.cpp's CUDA build cannot run here: ${(e as Error).message}`, {
@@ -110,6 +99,14 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
       });
     }
     device = names.join(", ");
+    if (options.kernelProbe !== false) {
+      try {
+        await probeCudaKernels({ ...options.kernelProbe, mode: "cuda", logger: options.logger });
+      } catch (e) {
+        await llama.dispose();
+        throw e;
+      }
+    }
   } else {
     device = cpus()[0]?.model.trim() ?? "unknown CPU";
   }

@@ -30,6 +30,7 @@ export class InferenceSlot implements InferencePort {
   private state: InferenceStatus["state"] = "loading";
   private service: InferenceServiceLike | undefined;
   private error: string | undefined;
+  private loadError: SealboxError | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(readonly model: SlotModel) {}
@@ -45,10 +46,16 @@ export class InferenceSlot implements InferencePort {
       this.service = service;
       this.state = "ready";
     } catch (e) {
-      this.error = toSealboxError(e).message;
+      this.loadError = toSealboxError(e);
+      this.error = this.loadError.message;
       this.state = "failed";
       throw e;
     }
+  }
+
+  /** Why the load failed (its code decides whether the daemon may start without the model), or undefined. */
+  get failure(): SealboxError | undefined {
+    return this.loadError;
   }
 
   get ready(): boolean {
