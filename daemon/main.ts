@@ -179,15 +179,18 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
       notifier.extendTimeout(60_000);
       const extend = setInterval(() => (Date.now() < extendUntil ? notifier.extendTimeout(60_000) : clearInterval(extend)), 20_000);
       await ifs.modelLoaded.catch(() => undefined).finally(() => clearInterval(extend));
-      // A "cuda" box whose GPU cannot run llama.cpp (no device, or its kernels failed the
-      // self-test in runtime.ts) does not start: GPU_UNAVAILABLE's exit code and message.
+      // A box whose model cannot run (a "cuda" box without a usable GPU, or whose kernels failed
+      // the self-test in runtime.ts) still starts: the ledger, its export, the console and health
+      // stay up, which is what a technician needs to find out why. Inference answers with the
+      // load's error (GPU_UNAVAILABLE or MODEL_UNAVAILABLE), and the status line says it.
       const failure = ifs.slot.failure;
-      if (failure?.code === "GPU_UNAVAILABLE") {
-        stopReason = "start failed: GPU_UNAVAILABLE";
-        throw failure;
+      if (ifs.slot.ready) modelNote = `; model ${ifs.slot.model.name}`;
+      else if (failure?.code === "GPU_UNAVAILABLE") modelNote = `; GPU UNAVAILABLE, no inference (${ifs.slot.model.name})`;
+      else modelNote = `; MODEL FAILED TO LOAD (${ifs.slot.model.name})`;
+      if (!ifs.slot.ready) {
+        const code = failure?.code === "GPU_UNAVAILABLE" ? "GPU_UNAVAILABLE" : "MODEL_UNAVAILABLE";
+        log.error(`ready without the configured model: inference answers ${code}: ${failure?.message ?? "unknown error"}`, { model: ifs.slot.model.name });
       }
-      modelNote = ifs.slot.ready ? `; model ${ifs.slot.model.name}` : `; MODEL FAILED TO LOAD (${ifs.slot.model.name})`;
-      if (!ifs.slot.ready) log.error("ready without the configured model: inference answers MODEL_UNAVAILABLE", { model: ifs.slot.model.name });
     }
 
     // SIGHUP (systemctl reload): the log level and the health thresholds apply at once; other changes

@@ -80,7 +80,10 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
     llama = await getLlama(llamaOptions({ mode, maxThreads: threads * Math.max(1, options.contexts ?? 1), logger: options.logger }));
   } catch (e) {
     if (mode === "cuda") {
-      throw new SealboxError("GPU_UNAVAILABLE", `CUDA inference is configured but llama.cpp's CUDA build cannot run here: ${(e as Error).message}`, {
+      // node-llama-cpp says only "NoBinaryFoundError" when its CUDA build does not load (it tried it and
+      // found the NVIDIA driver or the CUDA runtime libraries missing); say what that means here.
+      const why = (e as Error).name === "NoBinaryFoundError" || (e as Error).message === "NoBinaryFoundError" ? "its CUDA build did not load (no NVIDIA driver, or libcuda/libcudart/libcublas not found)" : (e as Error).message;
+      throw new SealboxError("GPU_UNAVAILABLE", `CUDA inference is configured but llama.cpp's CUDA build cannot run here: ${why}`, {
         cause: e,
         details: { mode },
       });

@@ -20,6 +20,15 @@ export interface SlotModel {
 
 export const DEMO_BANNER = "DEMO MODEL: a tiny random-weight model generated on this box; its answers are noise, not knowledge";
 
+/**
+ * What a question gets while the model is in the "failed" state. A GPU that
+ * cannot run the model keeps its own code: the fix is the box's GPU, not the model.
+ */
+export function loadFailureError(status: Pick<InferenceStatus, "error" | "errorCode">): SealboxError {
+  if (status.errorCode === "GPU_UNAVAILABLE") return new SealboxError("GPU_UNAVAILABLE", status.error ?? "no usable GPU");
+  return new SealboxError("MODEL_UNAVAILABLE", `the model failed to load: ${status.error ?? "unknown error"}`);
+}
+
 function finishReason(r: ServiceResult): FinishReason {
   if (r.endedBy === "cancelled") return "cancelled";
   if (r.endedBy === "deadline") return "deadline";
@@ -53,7 +62,7 @@ export class InferenceSlot implements InferencePort {
     }
   }
 
-  /** Why the load failed (its code decides whether the daemon may start without the model), or undefined. */
+  /** Why the load failed, or undefined. */
   get failure(): SealboxError | undefined {
     return this.loadError;
   }
@@ -65,7 +74,7 @@ export class InferenceSlot implements InferencePort {
   private live(): InferenceServiceLike {
     if (this.service && this.state === "ready") return this.service;
     if (this.state === "loading") throw new SealboxError("MODEL_UNAVAILABLE", "the model is still loading; retry shortly", { details: { retryAfterMs: 1000 } });
-    if (this.state === "failed") throw new SealboxError("MODEL_UNAVAILABLE", `the model failed to load: ${this.error ?? "unknown error"}`);
+    if (this.state === "failed") throw loadFailureError(this.status());
     throw new SealboxError("MODEL_UNAVAILABLE", "the inference service is shut down");
   }
 
@@ -122,6 +131,7 @@ export class InferenceSlot implements InferencePort {
       running: 0,
       ...(this.model.demo ? { banner: DEMO_BANNER } : {}),
       ...(this.error ? { error: this.error } : {}),
+      ...(this.loadError ? { errorCode: this.loadError.code } : {}),
     };
     if (!this.service || this.state !== "ready") return base;
     const s = this.service.status();

@@ -17,6 +17,7 @@ import type {
   SamplingOptions,
 } from "./ports.js";
 import type { Role } from "./types.js";
+import { loadFailureError } from "./inference-slot.js";
 
 const MAX_TEXT_CHARS = 1 << 20;
 const MAX_MESSAGES = 256;
@@ -70,7 +71,7 @@ function inference(call: MethodCall): InferencePort {
   }
   const st = port.status();
   if (st.state === "loading") throw new SealboxError("MODEL_UNAVAILABLE", "the model is still loading; retry shortly", { details: { retryAfterMs: 1000 } });
-  if (st.state === "failed") throw new SealboxError("MODEL_UNAVAILABLE", `the model failed to load: ${st.error ?? "unknown error"}`);
+  if (st.state === "failed") throw loadFailureError(st);
   return port;
 }
 

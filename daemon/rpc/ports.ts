@@ -77,6 +77,8 @@ export interface InferenceStatus {
   /** Set for the demo model: its answers are random noise. */
   banner?: string;
   error?: string;
+  /** The error code of a failed load (GPU_UNAVAILABLE, MODEL_UNAVAILABLE, …). */
+  errorCode?: string;
   device?: string;
   sequences?: number;
   contextSize?: number;
