@@ -16,9 +16,10 @@
 // program here. --parent-pipe: exit when stdin closes (the parent is gone).
 
 import { mkdtemp, rm } from "node:fs/promises";
-import { rmSync } from "node:fs";
+import { realpathSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaCompletion, type Llama } from "node-llama-cpp";
 import { writeDemoGguf } from "./demo-gguf.js";
@@ -102,5 +103,16 @@ async function main(): Promise<number> {
   }
 }
 
+/** Run as a program, not imported (the device kit's load check imports every module). */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
 // Exits explicitly: the stdin watch (and node-llama-cpp's handles) would keep the process alive.
-process.exit(await main());
+if (isEntryPoint()) process.exit(await main());

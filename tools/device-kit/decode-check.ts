@@ -17,6 +17,7 @@
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { isSealboxError } from "../../daemon/errors.js";
 import { writeDemoGguf, type DemoGgufOptions } from "../../daemon/inference/demo-gguf.js";
 import { InferenceEngine } from "../../daemon/inference/engine.js";
 import { inspectGgufFile } from "../../daemon/inference/gguf-reader.js";
@@ -164,4 +165,12 @@ async function main(): Promise<number> {
   return 0;
 }
 
-process.exitCode = await main();
+try {
+  process.exitCode = await main();
+} catch (e) {
+  // A coded error (GPU_UNAVAILABLE from the CUDA kernel self-test, MODEL_REJECTED, …): its
+  // one-paragraph message and its exit code, as sealboxd would end its start.
+  if (!isSealboxError(e)) throw e;
+  process.stderr.write(`decode-check: ${e.code}: ${e.message}\n`);
+  process.exitCode = e.spec.exitCode;
+}

@@ -82,6 +82,8 @@ if ! tsc_log=$(nice -n 10 "$node_bin" node_modules/typescript/bin/tsc -p tools/d
   say "warning: TypeScript errors in files the kit imports (above); tsc emitted them anyway"
 fi
 [ -f "$stage/app/tools/device-kit/decode-check.js" ] && [ -f "$stage/app/bench/inference.js" ] || die "tsc emitted nothing"
+# Spawned by path (daemon/inference/cuda-probe.ts), not imported: named in the kit's tsconfig.json.
+[ -f "$stage/app/daemon/inference/cuda-probe-child.js" ] || die "tsc did not emit the CUDA self-test's child program"
 printf '{"name":"sealbox-device-kit","private":true,"type":"module"}\n' > "$stage/app/package.json"
 
 cp "$node_bin" "$stage/node/bin/node"

@@ -306,6 +306,9 @@ step load-check 90 "${node_env[@]}" "$node" "$app/tools/device-kit/load-check.js
 cat "$out/load-check.json"
 probe() { step "addon-probe$1" 60 "${node_env[@]}" "$node" "$app/tools/device-kit/addon-probe.js" "$mode" >> "$out/load-check.json"; tail -1 "$out/load-check.json"; }
 probe ""
+# The CUDA kernel self-test's child (daemon/inference/cuda-probe-child.ts): with CUDA the engine runs
+# it at every open (decode-check below); a dry run runs it here on the CPU, to show the kit carries it.
+if [ "$mode" = cpu ]; then step kernel-self-test 60 "${node_env[@]}" "$node" "$app/daemon/inference/cuda-probe-child.js" --mode cpu; fi
 
 : > "$out/decode.log"
 # --- the CUDA backend that runs -----------------------------------------------------------

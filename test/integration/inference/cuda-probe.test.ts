@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { isSealboxError, type SealboxError } from "../../../daemon/errors.js";
 import { CUDA_PROBE_CHILD, PROBE_TAIL_BYTES, probeCudaKernels } from "../../../daemon/inference/cuda-probe.js";
@@ -163,6 +164,15 @@ describe("the real child program", () => {
     assert.ok(r.device.length > 0);
     assert.ok(r.ms > 0);
     assert.deepEqual(probeTemps().filter((n) => !temps.includes(n)), [], "its temp dir is removed");
+  });
+
+  it("runs only as a program: importing it (the device kit's load check imports every module) does nothing", { timeout: 60_000 }, async () => {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", `await import(${JSON.stringify(pathToFileURL(CUDA_PROBE_CHILD).href)}); process.stdout.write("imported\\n");`], { stdio: ["ignore", "pipe", "inherit"] });
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on("close", (c) => r(c)));
+    assert.equal(code, 0);
+    assert.equal(stdout, "imported\n");
   });
 
   it("--parent-pipe: exits (code 2) when its stdin closes — the daemon that started it is gone — and removes its temp dir", { timeout: 60_000 }, async () => {
