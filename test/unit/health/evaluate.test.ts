@@ -43,8 +43,8 @@ function input(over: Partial<HealthInput>): HealthInput {
 
 const codes = (e: { reasons: { code: string; severity: string }[] }) => e.reasons.map((r) => `${r.code}:${r.severity}`).sort();
 
-test("the recorded H200, idle and under load, on a healthy host is ok", async () => {
-  for (const mode of ["ok", "ok-load"]) {
+test("the recorded H200 and H100, idle and under load, on a healthy host are ok", async () => {
+  for (const mode of ["ok", "ok-load", "h100", "h100-load"]) {
     const e = evaluateHealth(input({ gpu: await recorded(mode), system: host(), watchPaths: ["/var/lib/sealbox/ledger"] }), T);
     assert.equal(e.state, "ok", `${mode}: ${JSON.stringify(e.reasons)}`);
     assert.deepEqual(e.reasons, []);

@@ -41,6 +41,31 @@ test("the recorded H200 under load shows the power cap and full utilization", as
   assert.ok(gpus[0]!.powerDrawW! > 500);
 });
 
+test("the recorded H100 (80GB HBM3), idle and during a bf16 matrix loop, parses the same way", async () => {
+  const idle = parseQueryGpuCsv((await recordedQuery("h100")).csv, (await recordedQuery("h100")).fields);
+  assert.deepEqual(idle.faults, []);
+  const g = idle.gpus[0]!;
+  assert.equal(g.name, "NVIDIA H100 80GB HBM3");
+  assert.equal(g.driverVersion, "580.159.04");
+  assert.equal(g.memoryTotalMiB, 81559);
+  assert.equal(g.memoryUsedMiB, 0);
+  assert.equal(g.powerDrawW, 71.76);
+  assert.equal(g.tempC, 34);
+  assert.equal(g.memoryTempC, 35);
+  assert.equal(g.fanPct, null);
+  assert.equal(g.clockEvents.gpuIdle, true);
+  const { fields, csv } = await recordedQuery("h100-load");
+  const load = parseQueryGpuCsv(csv, fields);
+  assert.deepEqual(load.faults, []);
+  const l = load.gpus[0]!;
+  assert.equal(l.utilizationPct, 98);
+  assert.equal(l.memoryUsedMiB, 973);
+  assert.equal(l.powerDrawW, 690.97);
+  assert.equal(l.clockEvents.activeMask, "0x0000000000000004");
+  assert.equal(l.clockEvents.swPowerCap, true);
+  assert.equal(l.clockEvents.gpuIdle, false);
+});
+
 test("an old driver's clocks_throttle_reasons.* names read the same as the new names", async () => {
   const old = await recordedQuery("old-driver");
   const now = await recordedQuery("ok");
@@ -64,7 +89,7 @@ test("reasons asked only as a bitmask are decoded from NVML's bits", () => {
 });
 
 test("the runner's field list is answered by every recorded mode (no drift between runner and fixtures)", async () => {
-  for (const mode of ["ok", "ok-load", "all-zero", "hot", "ecc"]) {
+  for (const mode of ["ok", "ok-load", "h100", "h100-load", "all-zero", "hot", "ecc"]) {
     const { fields } = await recordedQuery(mode);
     for (const f of queryGpuFields("clocks_event_reasons")) assert.ok(fields.includes(f), `${mode} lacks ${f}`);
   }
