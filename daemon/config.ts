@@ -5,6 +5,7 @@
 // checks that the two agree.
 
 import { readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import { SealboxError } from "./errors.js";
@@ -137,13 +138,15 @@ export function validateConfig(object: unknown, options: ValidateOptions = {}): 
 
   const infR = top.section("inference");
   const sequences = infR.int("sequences", 4, { min: 1, max: 256 });
+  // One context per sequence measured best on the CPU and on the GPU alike (docs/performance.md),
+  // and the cores shared between them: more llama.cpp threads than cores made decoding slower.
+  const contexts = infR.int("contexts", Math.min(sequences, MAX_CONTEXTS), { min: 1, max: MAX_CONTEXTS });
   const inference = {
     mode: infR.oneOf("mode", ["cuda", "cpu"] as const, "cuda"),
-    threads: infR.int("threads", 4, { min: 1 }),
+    threads: infR.int("threads", Math.max(1, Math.floor(availableParallelism() / contexts)), { min: 1 }),
     model: infR.optionalString("model"),
     sequences,
-    // One context per sequence measured best on the CPU and on the GPU alike (docs/performance.md).
-    contexts: infR.int("contexts", Math.min(sequences, MAX_CONTEXTS), { min: 1, max: MAX_CONTEXTS }),
+    contexts,
     queueDepth: infR.int("queue_depth", 32, { min: 0, max: 100_000 }),
     contextTokens: infR.int("context_tokens", 4096, { min: 64, max: 1_048_576 }),
     maxTokens: infR.int("max_tokens", 1024, { min: 1, max: 1_048_576 }),

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { parse } from "smol-toml";
 import { defaultConfig, parseConfigText, validateConfig, type Config } from "../../../daemon/config.js";
 import { isSealboxError, SealboxError, ERRORS } from "../../../daemon/errors.js";
@@ -33,6 +34,7 @@ test("an empty file gives the FHS defaults", () => {
   assert.equal(c.inference.model, undefined);
   assert.equal(c.inference.sequences, 4);
   assert.equal(c.inference.contexts, 4, "one context per sequence unless configured");
+  assert.equal(c.inference.threads, Math.max(1, Math.floor(availableParallelism() / 4)), "the cores shared between the contexts");
   assert.equal(c.ledger.mapSizeBytes, 4096 * 1024 * 1024);
   assert.equal(c.diode.enabled, false);
   assert.deepEqual(c.serial.ports, []);
@@ -43,6 +45,8 @@ test("inference.contexts follows inference.sequences by default, up to 64, and c
   assert.equal(validateConfig({ inference: { sequences: 2 } }).inference.contexts, 2);
   assert.equal(validateConfig({ inference: { sequences: 200 } }).inference.contexts, 64);
   assert.equal(validateConfig({ inference: { sequences: 8, contexts: 1 } }).inference.contexts, 1);
+  assert.equal(validateConfig({ inference: { sequences: 8, contexts: 1 } }).inference.threads, availableParallelism());
+  assert.equal(validateConfig({ inference: { contexts: 2, threads: 3 } }).inference.threads, 3);
   assert.ok(problemsOf("[inference]\ncontexts = 65\n").some((p) => p.includes("inference.contexts")));
 });
 
