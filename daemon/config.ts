@@ -152,6 +152,7 @@ export function validateConfig(object: unknown, options: ValidateOptions = {}): 
     maxTokens: infR.int("max_tokens", 1024, { min: 1, max: 1_048_576 }),
     deadlineMs: infR.int("deadline_ms", 120_000, { min: 100 }),
     storeText: infR.bool("store_text", false),
+    kernelSelfTestTimeoutMs: infR.int("kernel_self_test_timeout_ms", 180_000, { min: 1_000, max: 3_600_000 }),
   };
   infR.finish();
 

@@ -48,6 +48,8 @@ export interface InferenceConfig {
   sequences: number;
   /** llama.cpp contexts the sequences are spread over; by default one per sequence (at most 64), which measured best on the CPU and on an H200 alike. */
   contexts: number;
+  /** Bound of the CUDA kernel self-test at model load (cuda mode). */
+  kernelSelfTestTimeoutMs: number;
   /** Requests waiting beyond the running ones before BUSY. */
   queueDepth: number;
   contextTokens: number;

@@ -17,7 +17,7 @@ import type { Logger } from "../log.js";
 import { inspectGgufFile } from "./gguf-reader.js";
 import { checkJsonSchema } from "./json-schema-subset.js";
 import { fileIdentity, sameIdentity, verifyModelFile } from "./model-file.js";
-import { openRuntime, type InferenceMode, type Runtime, type RuntimeInfo } from "./runtime.js";
+import { openRuntime, type InferenceMode, type Runtime, type RuntimeInfo, type RuntimeOptions } from "./runtime.js";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
@@ -70,10 +70,11 @@ export interface EngineOptions {
   deterministic?: boolean;
   /** Context size of the embedding context, in tokens. Defaults to 512. */
   embeddingContextSize?: number;
+  /** The CUDA kernel self-test at open (runtime.ts, cuda mode only): its bound, or false to skip it. */
+  kernelProbe?: RuntimeOptions["kernelProbe"];
   logger?: Logger;
 }
 
-/** How the model stopped. */
 /** How the model stopped: end-of-generation token, token limit, grammar complete, a stop string, or aborted. */
 export type StopReason = "eog" | "maxTokens" | "grammar" | "stop" | "abort";
 
@@ -176,7 +177,7 @@ export class InferenceEngine {
       throw new SealboxError("MODEL_REJECTED", `model ${options.modelPath} is not a usable GGUF file: ${(e as Error).message}`, { cause: e });
     }
     const threads = options.threads ?? Math.max(1, Math.floor(cpus().length / contextCount));
-    const runtime = await openRuntime({ mode: options.mode, threads, contexts: contextCount, logger: options.logger });
+    const runtime = await openRuntime({ mode: options.mode, threads, contexts: contextCount, logger: options.logger, ...(options.kernelProbe === undefined ? {} : { kernelProbe: options.kernelProbe }) });
     let model: LlamaModel | undefined;
     const contexts: LlamaContext[] = [];
     try {

@@ -50,6 +50,14 @@ test("inference.contexts follows inference.sequences by default, up to 64, and c
   assert.ok(problemsOf("[inference]\ncontexts = 65\n").some((p) => p.includes("inference.contexts")));
 });
 
+test("inference.kernel_self_test_timeout_ms: 3 minutes unless set, within 1 s to 1 h", () => {
+  assert.equal(validateConfig({}).inference.kernelSelfTestTimeoutMs, 180_000);
+  assert.equal(validateConfig({ inference: { kernel_self_test_timeout_ms: 600_000 } }).inference.kernelSelfTestTimeoutMs, 600_000);
+  for (const bad of ["999", "3600001", '"3m"']) {
+    assert.ok(problemsOf(`[inference]\nkernel_self_test_timeout_ms = ${bad}\n`).some((p) => p.includes("inference.kernel_self_test_timeout_ms")), bad);
+  }
+});
+
 test("the message names the key and the problem, as the issue asks", () => {
   assert.deepEqual(problemsOf('[inference]\nthreads = "four"\n'), ['inference.threads: expected an integer ≥ 1, got "four"']);
   assert.deepEqual(problemsOf("[inference]\nthreads = 0\n"), ["inference.threads: expected an integer ≥ 1, got 0"]);
