@@ -11,8 +11,7 @@
 //         while the ledger and key are still open.
 
 import { readFile } from "node:fs/promises";
-import { realpathSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { isEntryPoint } from "./entry-point.js";
 import { SealboxError, toSealboxError } from "./errors.js";
 import { createLogger, type Logger, type LogLevel } from "./log.js";
 import { Lifecycle, type Closeable } from "./lifecycle.js";
@@ -282,17 +281,7 @@ export async function main(argv: string[]): Promise<number> {
   });
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {

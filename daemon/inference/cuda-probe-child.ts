@@ -16,14 +16,14 @@
 // program here. --parent-pipe: exit when stdin closes (the parent is gone).
 
 import { mkdtemp, rm } from "node:fs/promises";
-import { realpathSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaCompletion, type Llama } from "node-llama-cpp";
 import { writeDemoGguf } from "./demo-gguf.js";
 import { llamaOptions, type InferenceMode } from "./llama-options.js";
+import { isEntryPoint } from "../entry-point.js";
 import { createLogger } from "../log.js";
 
 const PROMPT = "Shift report, boiler house, night of the 14th:";
@@ -103,16 +103,6 @@ async function main(): Promise<number> {
   }
 }
 
-/** Run as a program, not imported (the device kit's load check imports every module). */
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
+// Only as a program, not when imported (the device kit's load check imports every module).
 // Exits explicitly: the stdin watch (and node-llama-cpp's handles) would keep the process alive.
-if (isEntryPoint()) process.exit(await main());
+if (isEntryPoint(import.meta.url)) process.exit(await main());
