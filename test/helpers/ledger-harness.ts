@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openSigner, provisionSoftwareKey } from "../../daemon/keys/key-store.js";
 import type { Signer } from "../../daemon/keys/signer.js";
-import type { AuditEvent } from "../../daemon/ledger/types.js";
+import { openLedgerReader } from "../../daemon/ledger/reader.js";
+import type { AuditEvent, AuditRecord } from "../../daemon/ledger/types.js";
 
 export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 export const sealboxBin = join(repoRoot, "bin", "sealbox");
@@ -70,4 +71,14 @@ export function sealbox(args: string[], options: { timeoutMs?: number; input?: s
     });
     child.stdin.end(options.input ?? "");
   });
+}
+
+/** Every record of the ledger in a state directory (a stopped daemon's), in order. */
+export async function allRecords(stateDir: string): Promise<AuditRecord[]> {
+  const reader = await openLedgerReader(stateDir);
+  try {
+    return Array.from({ length: reader.size() }, (_, seq) => reader.record(seq)!);
+  } finally {
+    await reader.close();
+  }
 }

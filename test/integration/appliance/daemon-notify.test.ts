@@ -13,8 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openNotifySocket } from "../../helpers/notify-socket.js";
 import { fakeNvidiaSmiEnv, waitFor } from "../../helpers/fake-nvidia-smi.js";
-import { openLedgerReader } from "../../../daemon/ledger/reader.js";
-import type { AuditRecord } from "../../../daemon/ledger/types.js";
+import { allRecords } from "../../helpers/ledger-harness.js";
 
 const repo = fileURLToPath(new URL("../../../../", import.meta.url));
 
@@ -87,13 +86,7 @@ test("sealboxd speaks sd_notify: STATUS, READY, WATCHDOG, RELOADING on SIGHUP, S
   assert.equal(await exited, 0, why());
 
   // The ledger holds the change of limits (old and new values), then the change of state it caused.
-  const reader = await openLedgerReader(state);
-  const records: AuditRecord[] = [];
-  try {
-    for (let seq = 0; seq < reader.size(); seq++) records.push(reader.record(seq)!);
-  } finally {
-    await reader.close();
-  }
+  const records = await allRecords(state);
   const limits = records.filter((r) => r.action === "health.thresholds");
   assert.equal(limits.length, 1, JSON.stringify(limits));
   assert.equal(limits[0]!.category, "health");

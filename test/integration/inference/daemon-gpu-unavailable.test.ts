@@ -13,8 +13,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ERRORS } from "../../../daemon/errors.js";
 import { provisionSoftwareKey } from "../../../daemon/keys/key-store.js";
-import { openLedgerReader } from "../../../daemon/ledger/reader.js";
-import type { AuditRecord } from "../../../daemon/ledger/types.js";
+import { allRecords } from "../../helpers/ledger-harness.js";
 import { fakeNvidiaSmiEnv, REPO_ROOT } from "../../helpers/fake-nvidia-smi.js";
 import { request } from "../../helpers/http-box.js";
 import { makeAuthority, makeModel, signedManifestFile, tempDir } from "../../helpers/model-fixtures.js";
@@ -84,13 +83,7 @@ test(
 
     proc.kill("SIGTERM");
     assert.equal(await closed, 0, stderr);
-    const reader = await openLedgerReader(state);
-    const records: AuditRecord[] = [];
-    try {
-      for (let seq = 0; seq < reader.size(); seq++) records.push(reader.record(seq)!);
-    } finally {
-      await reader.close();
-    }
+    const records = await allRecords(state);
     const system = records.filter((r) => r.category === "system").map((r) => r.action);
     assert.deepEqual(system.slice(-2), ["daemon.start", "daemon.stop"], JSON.stringify(system));
     assert.ok(records.some((r) => r.outcome !== "success" && JSON.stringify(r).includes("GPU_UNAVAILABLE")), "the refused question is in the ledger with its code");
