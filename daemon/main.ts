@@ -183,7 +183,11 @@ export async function startDaemon(argv: string[], options: { log?: Logger } = {}
       // stay up, which is what a technician needs to find out why. Inference answers with the
       // load's error (GPU_UNAVAILABLE or MODEL_UNAVAILABLE), and the status line says it.
       const failure = ifs.slot.failure;
-      if (ifs.slot.ready) modelNote = `; model ${ifs.slot.model.name}`;
+      const onCpu = ifs.slot.fallbackActive;
+      if (ifs.slot.ready && onCpu !== undefined) {
+        modelNote = `; model ${ifs.slot.model.name} ON THE CPU (GPU fallback)`;
+        log.warn(`ready with the model on the CPU (health.cpu_fallback): ${onCpu}`, { model: ifs.slot.model.name });
+      } else if (ifs.slot.ready) modelNote = `; model ${ifs.slot.model.name}`;
       else if (failure?.code === "GPU_UNAVAILABLE") modelNote = `; GPU UNAVAILABLE, no inference (${ifs.slot.model.name})`;
       else modelNote = `; MODEL FAILED TO LOAD (${ifs.slot.model.name})`;
       if (!ifs.slot.ready) {

@@ -73,6 +73,7 @@ export function renderStatus(st: Obj, color: boolean): string[] {
     lines.push(`${label("Model")} ${str(model?.name)} (sha256 ${str(model?.sha256).slice(0, 12)}) · ${stateText}${inf.mode ? ` · ${str(inf.mode)}` : ""}${inf.device ? ` (${str(inf.device)})` : ""}`);
     if (inf.banner) lines.push(`${"".padEnd(9)}${warn(str(inf.banner))}`);
     if (state === "failed" && inf.error) lines.push(`${"".padEnd(9)}${bad(str(inf.error))}`);
+    if (inf.fallback) lines.push(`${"".padEnd(9)}${warn(`answering on the CPU (GPU fallback): ${str(inf.fallback)}`)}`);
     lines.push(`${label("Queue")} ${count(inf.running)} answering · ${count(inf.queueDepth)} waiting${typeof inf.queueLimit === "number" ? ` (limit ${count(inf.queueLimit)})` : ""}`);
   } else lines.push(`${label("Model")} ${inf?.error ? bad(`error: ${str(inf.error)}`) : warn("none loaded")}`);
 

@@ -35,14 +35,35 @@ function finishReason(r: ServiceResult): FinishReason {
   return r.stopReason === "maxTokens" ? "length" : "stop";
 }
 
+/**
+ * The same model on the CPU, for a "cuda" box whose GPU cannot answer
+ * (`health.cpu_fallback`): when the GPU fails the start (GPU_UNAVAILABLE), or
+ * while the health monitor finds only the GPU critical.
+ */
+export interface CpuFallback {
+  /** Opens the model on the CPU (once; again only after a failed open). */
+  open(): Promise<InferenceServiceLike>;
+  /** Whether answers should go to the CPU now: the health monitor says so (never throws). */
+  wanted(): boolean;
+  /** Before the first CPU answer: the record of the switch (a rejection stops it: no audit, no action). */
+  engaged?(reason: string): Promise<void>;
+}
+
 export class InferenceSlot implements InferencePort {
   private state: InferenceStatus["state"] = "loading";
   private service: InferenceServiceLike | undefined;
   private error: string | undefined;
   private loadError: SealboxError | undefined;
   private closing: Promise<void> | undefined;
+  private fallbackService: Promise<InferenceServiceLike> | undefined;
+  /** The CPU service once open (status() cannot wait for the promise). */
+  private fallbackLive: InferenceServiceLike | undefined;
+  private fallbackReason: string | undefined;
 
-  constructor(readonly model: SlotModel) {}
+  constructor(
+    readonly model: SlotModel,
+    private readonly cpuFallback?: CpuFallback,
+  ) {}
 
   /** Loads the service; resolves either way (a failure is kept and reported by status). */
   async load(open: () => Promise<InferenceServiceLike>): Promise<void> {
@@ -57,9 +78,47 @@ export class InferenceSlot implements InferencePort {
     } catch (e) {
       this.loadError = toSealboxError(e);
       this.error = this.loadError.message;
+      if (this.loadError.code === "GPU_UNAVAILABLE" && this.cpuFallback && !this.closing) {
+        try {
+          await this.fallback(`the GPU cannot run the model: ${this.loadError.message}`);
+          this.state = "ready";
+          return;
+        } catch (f) {
+          this.error = `${this.loadError.message}; the CPU fallback failed too: ${toSealboxError(f).message}`;
+        }
+      }
       this.state = "failed";
       throw e;
     }
+  }
+
+  /** Why answers go to the CPU now, or undefined when they go to the configured device. */
+  get fallbackActive(): string | undefined {
+    if (this.state !== "ready" || !this.cpuFallback) return undefined;
+    if (!this.service) return this.fallbackReason;
+    return this.cpuFallback.wanted() ? (this.fallbackReason ?? "the GPU is critical (health)") : undefined;
+  }
+
+  /** The CPU service, opened on first need; recorded before its first answer. */
+  private fallback(reason: string): Promise<InferenceServiceLike> {
+    const cpu = this.cpuFallback;
+    if (!cpu) return Promise.reject(new SealboxError("INTERNAL", "no CPU fallback is configured"));
+    this.fallbackService ??= (async () => {
+      const service = await cpu.open();
+      try {
+        if (this.closing) throw new SealboxError("MODEL_UNAVAILABLE", "the inference service is shut down");
+        await cpu.engaged?.(reason);
+      } catch (e) {
+        await service.close();
+        throw e;
+      }
+      this.fallbackReason = reason;
+      this.fallbackLive = service;
+      return service;
+    })();
+    // A failed open is tried again by the next request rather than remembered for ever.
+    this.fallbackService.catch(() => (this.fallbackService = undefined));
+    return this.fallbackService;
   }
 
   /** Why the load failed, or undefined. */
@@ -71,8 +130,12 @@ export class InferenceSlot implements InferencePort {
     return this.state === "ready";
   }
 
-  private live(): InferenceServiceLike {
-    if (this.service && this.state === "ready") return this.service;
+  private async live(): Promise<InferenceServiceLike> {
+    if (this.state === "ready") {
+      if (!this.service) return this.fallback(this.fallbackReason ?? "the GPU cannot run the model");
+      if (this.cpuFallback?.wanted()) return this.fallback("the GPU is critical (health)");
+      return this.service;
+    }
     if (this.state === "loading") throw new SealboxError("MODEL_UNAVAILABLE", "the model is still loading; retry shortly", { details: { retryAfterMs: 1000 } });
     if (this.state === "failed") throw loadFailureError(this.status());
     throw new SealboxError("MODEL_UNAVAILABLE", "the inference service is shut down");
@@ -106,15 +169,15 @@ export class InferenceSlot implements InferencePort {
   }
 
   async chat(req: Parameters<InferencePort["chat"]>[0], o: InferenceCallOptions): Promise<GenerationResult> {
-    return this.result(await this.live().chat(req, this.options(o)));
+    return this.result(await (await this.live()).chat(req, this.options(o)));
   }
 
   async complete(req: Parameters<InferencePort["complete"]>[0], o: InferenceCallOptions): Promise<GenerationResult> {
-    return this.result(await this.live().complete(req, this.options(o)));
+    return this.result(await (await this.live()).complete(req, this.options(o)));
   }
 
   async embed(req: { input: string[] }, o: Omit<InferenceCallOptions, "onToken">) {
-    const r = await this.live().embed({ input: req.input }, this.options(o));
+    const r = await (await this.live()).embed({ input: req.input }, this.options(o));
     return {
       vectors: r.vectors,
       promptTokens: r.usage.promptTokens,
@@ -130,11 +193,14 @@ export class InferenceSlot implements InferencePort {
       queueDepth: 0,
       running: 0,
       ...(this.model.demo ? { banner: DEMO_BANNER } : {}),
-      ...(this.error ? { error: this.error } : {}),
-      ...(this.loadError ? { errorCode: this.loadError.code } : {}),
+      ...(this.error && this.state === "failed" ? { error: this.error } : {}),
+      ...(this.loadError && this.state === "failed" ? { errorCode: this.loadError.code } : {}),
     };
-    if (!this.service || this.state !== "ready") return base;
-    const s = this.service.status();
+    const fallback = this.fallbackActive;
+    if (fallback !== undefined) base.fallback = fallback;
+    const active = fallback !== undefined ? this.fallbackLive : this.service;
+    if (!active || this.state !== "ready") return base;
+    const s = active.status();
     return {
       ...base,
       mode: s.runtime.mode,
@@ -155,7 +221,9 @@ export class InferenceSlot implements InferencePort {
       const s = this.service;
       this.state = "closed";
       this.service = undefined;
+      const cpu = this.fallbackService;
       await s?.close();
+      await cpu?.then((f) => f.close(), () => undefined);
     })();
     return this.closing;
   }

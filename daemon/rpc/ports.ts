@@ -79,6 +79,8 @@ export interface InferenceStatus {
   error?: string;
   /** The error code of a failed load (GPU_UNAVAILABLE, MODEL_UNAVAILABLE, …). */
   errorCode?: string;
+  /** Set while a "cuda" box answers on the CPU (health.cpu_fallback): why. */
+  fallback?: string;
   device?: string;
   sequences?: number;
   contextSize?: number;

@@ -92,6 +92,7 @@ export async function startDaemonInterfaces(o: DaemonInterfacesOptions): Promise
     sockets: await socketsFromConfig(o.config.socket, { strictGroups: o.configSource !== "embedded defaults", log: o.log }),
     ...(model ? { model } : {}),
     engine,
+    cpuFallback: o.config.health.cpuFallback,
     service: { storeText: inf.storeText, maxQueued: inf.queueDepth, maxTokens: Math.min(inf.maxTokens, Math.floor((engine.contextSize ?? inf.contextTokens) / 2)), defaultDeadlineMs: inf.deadlineMs },
     models: createModelPort({ stateDir, audit, loadedSha256: () => (slotRef?.ready ? slotRef.model.sha256 : undefined) }),
     ...(o.health ? { health: o.health } : {}),

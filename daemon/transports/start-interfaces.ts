@@ -18,7 +18,8 @@ import type { InferenceServiceOptions } from "../inference/service.js";
 import type { AuditLog } from "../ledger/types.js";
 import type { Lifecycle } from "../lifecycle.js";
 import type { Logger } from "../log.js";
-import { InferenceSlot, type SlotModel } from "../rpc/inference-slot.js";
+import { SYSTEM_ACTOR } from "../ledger/ledger.js";
+import { InferenceSlot, type CpuFallback, type SlotModel } from "../rpc/inference-slot.js";
 import { createMethodTable, type MethodTable } from "../rpc/methods.js";
 import type { Services } from "../rpc/method-spec.js";
 import type { BoxInfo, DiodePort, ExportPort, HealthPort, LedgerReaderPort, ModelPort } from "../rpc/ports.js";
@@ -51,6 +52,11 @@ export interface InterfacesOptions {
   engine?: Partial<Omit<EngineOptions, "modelPath" | "modelSha256">>;
   /** Service options (limits, queue, storeText). */
   service?: Partial<Omit<InferenceServiceOptions, "engine" | "audit">>;
+  /**
+   * health.cpu_fallback on a "cuda" box: answer on the CPU when the GPU fails
+   * the start, and while the health monitor finds only the GPU critical.
+   */
+  cpuFallback?: boolean;
   /** The health monitor: its status for the dashboard, its check() before each answer. */
   health?: HealthPort & { check(): unknown };
   diode?: DiodePort;
@@ -85,32 +91,50 @@ export async function startInterfaces(o: InterfacesOptions): Promise<Interfaces>
   let startLoading = (): Promise<void> => Promise.resolve();
   if (o.model) {
     const model = o.model;
-    const s = new InferenceSlot({ name: model.name, sha256: model.sha256, ...(model.demo ? { demo: true } : {}) });
+    const openService = async (engineOptions: InterfacesOptions["engine"]) => {
+      // Loaded only when there is a model: node-llama-cpp is large, and a box without a model should not pay for it.
+      const { InferenceEngine } = await import("../inference/engine.js");
+      const { InferenceService } = await import("../inference/service.js");
+      const engine = await InferenceEngine.open({
+        modelPath: model.path,
+        modelSha256: model.sha256,
+        mode: "cpu",
+        ...(model.demo ? { threads: 1, contextSize: 1024 } : {}),
+        ...engineOptions,
+        logger: log.child("engine"),
+      });
+      return new InferenceService({
+        engine,
+        audit: o.audit,
+        ...o.service,
+        // Read at each request, so a health monitor attached later gates answers too.
+        healthGate: () => void gate?.check(),
+        logger: log.child("inference"),
+      });
+    };
+    const cpuFallback: CpuFallback | undefined =
+      o.cpuFallback && o.engine?.mode === "cuda"
+        ? {
+            open: () => openService({ ...o.engine, mode: "cpu", kernelProbe: false }),
+            wanted: () => {
+              try {
+                return (gate?.check() as { cpuFallback?: boolean } | undefined)?.cpuFallback === true;
+              } catch {
+                return false; // critical for more than the GPU: the service's own gate refuses
+              }
+            },
+            engaged: async (reason) => {
+              await o.audit.append({ actor: SYSTEM_ACTOR, category: "inference", action: "inference.cpu-fallback", target: model.sha256, outcome: "success", details: { model: model.name, reason } });
+              log.warn("answering on the CPU (health.cpu_fallback)", { model: model.name, reason });
+            },
+          }
+        : undefined;
+    const s = new InferenceSlot({ name: model.name, sha256: model.sha256, ...(model.demo ? { demo: true } : {}) }, cpuFallback);
     slot = o.lifecycle.add("inference", s);
     startLoading = () => {
       const started = performance.now();
       return s
-        .load(async () => {
-          // Loaded only when there is a model: node-llama-cpp is large, and a box without a model should not pay for it.
-          const { InferenceEngine } = await import("../inference/engine.js");
-          const { InferenceService } = await import("../inference/service.js");
-          const engine = await InferenceEngine.open({
-            modelPath: model.path,
-            modelSha256: model.sha256,
-            mode: "cpu",
-            ...(model.demo ? { threads: 1, contextSize: 1024 } : {}),
-            ...o.engine,
-            logger: log.child("engine"),
-          });
-          return new InferenceService({
-            engine,
-            audit: o.audit,
-            ...o.service,
-            // Read at each request, so a health monitor attached later gates answers too.
-            healthGate: () => void gate?.check(),
-            logger: log.child("inference"),
-          });
-        })
+        .load(() => openService(o.engine))
         .then(
           () => log.info("model loaded", { name: model.name, sha256: model.sha256, ms: Math.round(performance.now() - started) }),
           (e: unknown) => log.error("the model failed to load; inference is unavailable", { name: model.name, error: (e as Error).message }),
