@@ -58,7 +58,7 @@ export async function startDaemonInterfaces(o: DaemonInterfacesOptions): Promise
   const inf = o.config.inference;
 
   let model: ModelToLoad | undefined;
-  let engine: Parameters<typeof startInterfaces>[0]["engine"] = { mode: inf.mode, threads: inf.threads, contextSize: inf.contextTokens, sequences: inf.sequences, contexts: Math.min(inf.contexts, inf.sequences), kernelProbe: { timeoutMs: inf.kernelSelfTestTimeoutMs } };
+  let engine: Parameters<typeof startInterfaces>[0]["engine"] = { mode: inf.mode, threads: inf.threads, contextSize: inf.contextTokens, sequences: inf.sequences, contexts: inf.contexts, kernelProbe: { timeoutMs: inf.kernelSelfTestTimeoutMs } };
   if (o.argv.includes(DEMO_MODEL_FLAG)) {
     model = await prepareDemoModel(stateDir, o.log);
     // The demo model is tiny: one CPU thread per context answers fastest, and no GPU is needed;

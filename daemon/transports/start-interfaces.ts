@@ -115,7 +115,7 @@ export async function startInterfaces(o: InterfacesOptions): Promise<Interfaces>
     const cpuFallback: CpuFallback | undefined =
       o.cpuFallback && o.engine?.mode === "cuda"
         ? {
-            open: () => openService({ ...o.engine, mode: "cpu", kernelProbe: false }),
+            open: () => openService({ ...o.engine, mode: "cpu" }), // the kernel self-test never runs in cpu mode
             wanted: () => {
               try {
                 return (gate?.check() as { cpuFallback?: boolean } | undefined)?.cpuFallback === true;
