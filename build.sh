@@ -80,13 +80,22 @@ ensure_test_assets() {
   fi
 }
 
+# test/runner/run-files.ts runs each test file in a process group of its own,
+# two at a time. No file can hang the run: one that runs past
+# SEALBOX_TEST_TIMEOUT_S (default 10 min, an hour with the slow image tests) is
+# killed with all it started and fails, naming the test it was in; one that
+# leaves processes running fails, naming them. The console gets one line per
+# file, failures and skips in full, the files still running past 3 minutes,
+# and the totals; SEALBOX_TEST_VERBOSE=1 lists every test.
 run_tests() {
   local pattern=${1:-}
   local files
   mapfile -t files < <(find dist/test -name '*.test.js' | sort | { if [ -n "$pattern" ]; then grep -F -- "$pattern"; else cat; fi; })
   [ ${#files[@]} -gt 0 ] || die "no test files match '${pattern}'"
-  say "running ${#files[@]} test files"
-  node --test --test-reporter=spec --test-concurrency=2 "${files[@]}"
+  local timeout_s=${SEALBOX_TEST_TIMEOUT_S:-$([ "${SEALBOX_SLOW_TESTS:-}" = 1 ] && echo 3600 || echo 600)}
+  say "running ${#files[@]} test files (a file fails after ${timeout_s} s)"
+  node dist/test/runner/run-files.js --concurrency 2 --timeout-s "$timeout_s" \
+    $([ "${SEALBOX_TEST_VERBOSE:-}" = 1 ] && echo --verbose) "${files[@]}"
 }
 
 cmd=${1:-}

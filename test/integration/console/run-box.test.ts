@@ -34,7 +34,7 @@ describe("./build.sh run: daemon + chat", () => {
     assert.match(stderr, /starting sealboxd --state .*\/var --demo-model/);
     assert.match(stderr, /ready; opening sealbox chat/);
     assert.match(stderr, /sealboxd stopped \(exit 0\)/);
-    assert.ok(stdout.trim().length > 0, "no answer");
+    assert.ok(stdout.trim().length > 0, `no answer; stderr:\n${stderr}`);
     const log = await readFile(join(dir, "var", "sealboxd.log"), "utf8");
     assert.match(log, /DEMO MODEL/);
     assert.match(log, /stopped errors=0/);

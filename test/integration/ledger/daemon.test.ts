@@ -153,9 +153,9 @@ test("exporting while a writer appends gives bundles that verify", async () => {
   for (let i = 0; i < 4; i++) {
     const out = join(s.dir, "..", `live-${i}`);
     const e = await sealbox(["audit", "export", "--state", s.dir, "--out", out, "--json"]);
-    assert.equal(e.code, 0, e.stderr);
+    assert.equal(e.code, 0, e.stderr + e.stdout);
     const v = await sealbox(["verify", out, "--key", s.vkey, "--json"]);
-    assert.equal(v.code, 0, v.stderr);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
     sizes.push((JSON.parse(v.stdout) as { treeSize: number }).treeSize);
   }
   writer.kill("SIGKILL");
