@@ -75,7 +75,8 @@ function daemon(onReady: () => Promise<void> = async () => undefined, timeoutMs 
       }
     });
     child.once("error", reject);
-    child.once("exit", (code) => {
+    // "close", not "exit": its output may still be on the way when it exits.
+    child.once("close", (code) => {
       clearTimeout(timer);
       if (onReadyError) reject(onReadyError);
       else resolve({ code, stderr });
@@ -103,7 +104,7 @@ function cli(args: string[]): Promise<Run> {
     child.stdout!.on("data", (d: Buffer) => (stderr += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     child.once("error", reject);
-    child.once("exit", (code) => resolve({ code, stderr }));
+    child.once("close", (code) => resolve({ code, stderr }));
   });
 }
 
