@@ -160,7 +160,7 @@ export function addCounts(into: Counts, from: Counts): void {
 
 export function formatTotals(c: Counts, files: number, failedFiles: number, durationMs: number): string {
   const parts = [`${c.passed} passed`, `${c.failed} failed`, `${c.cancelled} cancelled`, `${c.skipped} skipped`, `${c.todo} todo`];
-  const fileNote = failedFiles > 0 ? `${files} files (${failedFiles} failed)` : `${files} files`;
+  const fileNote = `${files} ${files === 1 ? "file" : "files"}${failedFiles > 0 ? ` (${failedFiles} failed)` : ""}`;
   return `ℹ ${c.tests} tests in ${fileNote}: ${parts.join(", ")} · ${(durationMs / 1000).toFixed(1)} s\n`;
 }
 

@@ -95,5 +95,5 @@ test("totals add up across files and say how many files failed", () => {
   addCounts(total, { tests: 3, passed: 2, failed: 1, skipped: 0, todo: 0, cancelled: 0 });
   addCounts(total, { tests: 2, passed: 1, failed: 0, skipped: 1, todo: 0, cancelled: 0 });
   assert.equal(formatTotals(total, 2, 1, 4321), "ℹ 5 tests in 2 files (1 failed): 3 passed, 1 failed, 0 cancelled, 1 skipped, 0 todo · 4.3 s\n");
-  assert.equal(formatTotals(zeroCounts(), 1, 0, 0), "ℹ 0 tests in 1 files: 0 passed, 0 failed, 0 cancelled, 0 skipped, 0 todo · 0.0 s\n");
+  assert.equal(formatTotals(zeroCounts(), 1, 0, 0), "ℹ 0 tests in 1 file: 0 passed, 0 failed, 0 cancelled, 0 skipped, 0 todo · 0.0 s\n");
 });
