@@ -93,7 +93,7 @@ run_tests() {
   mapfile -t files < <(find dist/test -name '*.test.js' | sort | { if [ -n "$pattern" ]; then grep -F -- "$pattern"; else cat; fi; })
   [ ${#files[@]} -gt 0 ] || die "no test files match '${pattern}'"
   local timeout_s=${SEALBOX_TEST_TIMEOUT_S:-$([ "${SEALBOX_SLOW_TESTS:-}" = 1 ] && echo 3600 || echo 600)}
-  say "running ${#files[@]} test files (a file fails after ${timeout_s} s)"
+  say "running ${#files[@]} test file$([ ${#files[@]} -eq 1 ] || echo s) (a file fails after ${timeout_s} s)"
   node dist/test/runner/run-files.js --concurrency 2 --timeout-s "$timeout_s" \
     $([ "${SEALBOX_TEST_VERBOSE:-}" = 1 ] && echo --verbose) "${files[@]}"
 }

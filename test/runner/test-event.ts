@@ -29,6 +29,7 @@ export interface TestEvent {
 }
 
 const MAX_ERROR_LINES = 40;
+const MAX_ERROR_CHARS = 16_384;
 const NODE_FRAME = /^\s*at (?:.*\(node:[^)]*\)|node:\S*|.*\(<anonymous>\))$/;
 
 /** A node:test reporter event (the fields read here) as a TestEvent, or undefined for the kinds not passed on. */
@@ -85,7 +86,8 @@ export function describeError(error: unknown): string {
   else if (wrapper.failureType === "testCodeFailure" && wrapper.cause !== undefined) text = render(wrapper.cause);
   else text = String(wrapper.message ?? wrapper.failureType);
   const lines = text.split("\n").filter((line) => !NODE_FRAME.test(line));
-  return lines.length > MAX_ERROR_LINES ? [...lines.slice(0, MAX_ERROR_LINES), `… ${lines.length - MAX_ERROR_LINES} more lines`].join("\n") : lines.join("\n");
+  const kept = lines.length > MAX_ERROR_LINES ? [...lines.slice(0, MAX_ERROR_LINES), `… ${lines.length - MAX_ERROR_LINES} more lines`].join("\n") : lines.join("\n");
+  return kept.length > MAX_ERROR_CHARS ? `${kept.slice(0, MAX_ERROR_CHARS)} … (${kept.length - MAX_ERROR_CHARS} more characters)` : kept;
 }
 
 function render(value: unknown): string {

@@ -36,6 +36,8 @@ const FILES: Record<string, string> = {
     });`,
   "f-crash.test.mjs": `import { test } from "node:test"; test("never runs", () => {}); console.error("about to fail at import"); throw new Error("a broken import");`,
   "g-slow.test.mjs": `import { test } from "node:test"; test("takes its time", () => new Promise((r) => setTimeout(r, 2500)));`,
+  // An error far longer than a pipe's buffer still arrives as one event, cut to a bounded length.
+  "h-big-error.test.mjs": `import { test } from "node:test"; test("fails at length", () => { throw new Error("x".repeat(200000)); });`,
 };
 
 function runRunner(dir: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -84,7 +86,9 @@ test("a run with failing, skipped, hung, crashing and leaking files ends, fails,
     assert.match(out, /Error: a broken import/);
     assert.match(out, /^✔ g-slow\.test\.mjs · 1 test · /m);
     assert.match(out, /^… still running: .*c-hang\.test\.mjs \(\d+ s\)/m, "a file past the slow limit is named while it runs");
-    assert.match(out, /^ℹ 6 tests in 7 files \(5 failed\): 4 passed, 1 failed, 0 cancelled, 1 skipped, 0 todo · [\d.]+ s$/m);
+    assert.match(out, /^✖ h-big-error\.test\.mjs · 1 test, 1 failed · [\d.]+ s\n {2}✖ fails at length \(\d+ ms\)\n {4}Error: x{100}/m);
+    assert.match(out, /more characters\)$/m);
+    assert.match(out, /^ℹ 7 tests in 8 files \(6 failed\): 4 passed, 2 failed, 0 cancelled, 1 skipped, 0 todo · [\d.]+ s$/m);
     assert.equal(alive(await pidIn("leftover.pid")), false, "the runner killed the leftover process");
   } finally {
     for (const name of ["leftover.pid", "detached.pid"]) {

@@ -43,6 +43,8 @@ test("describeError shows the cause, drops node's own frames, and bounds its len
   const long = describeError("line\n".repeat(100));
   assert.equal(long.split("\n").length, 41);
   assert.match(long, /… 61 more lines$/);
+  const wide = describeError("x".repeat(100_000));
+  assert.equal(wide, `${"x".repeat(16_384)} … (${100_000 - 16_384} more characters)`, "an event line stays bounded");
 });
 
 test("run-files arguments: defaults, options, and clear refusals", () => {
