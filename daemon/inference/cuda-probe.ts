@@ -17,6 +17,7 @@ import { SealboxError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { explainCudaProbeFailure, quoteLine } from "./cuda-probe-failure.js";
 import type { InferenceMode } from "./llama-options.js";
+import { signalProcessGroup } from "../../hal/system/process-group.js";
 
 /** The child program (compiled next to this file). */
 export const CUDA_PROBE_CHILD = fileURLToPath(new URL("./cuda-probe-child.js", import.meta.url));
@@ -97,9 +98,9 @@ export function parseProbeAnswer(stdout: string): Omit<ProbeResult, "wallMs"> | 
 /** Signals the child's whole process group; a group already gone is fine. */
 function killGroup(pid: number, signal: NodeJS.Signals, logger: Logger | undefined): void {
   try {
-    process.kill(-pid, signal);
+    signalProcessGroup(pid, signal);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ESRCH") logger?.warn("could not signal the CUDA self-test's process group", { pid, signal, error: e as Error });
+    logger?.warn("could not signal the CUDA self-test's process group", { pid, signal, error: e as Error });
   }
 }
 

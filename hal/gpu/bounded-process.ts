@@ -4,6 +4,7 @@
 // started) is killed with SIGKILL; the event loop never waits on it.
 
 import { spawn } from "node:child_process";
+import { signalProcessGroup } from "../system/process-group.js";
 
 export interface BoundedRunOptions {
   /** Kill the process group after this long. */
@@ -45,12 +46,7 @@ export class ProcessGroupSet {
 }
 
 function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch (e) {
-    // ESRCH: the group is already gone, which is what we want.
-    if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
-  }
+  signalProcessGroup(pid, "SIGKILL");
 }
 
 export function runBounded(command: string, args: readonly string[], options: BoundedRunOptions, running?: ProcessGroupSet): Promise<BoundedRunResult> {

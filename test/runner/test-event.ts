@@ -12,7 +12,7 @@ export const EVENT_MARK = "\u001esealbox-test ";
  * dequeue and complete come the moment a test starts and ends; start, pass and
  * fail come in report order (declaration order), so later than they happen.
  */
-export type TestEventType = "dequeue" | "complete" | "start" | "pass" | "fail" | "diagnostic";
+export type TestEventType = "dequeue" | "complete" | "start" | "pass" | "fail";
 
 export interface TestEvent {
   type: TestEventType;
@@ -41,12 +41,11 @@ export function toTestEvent(event: { type: string; data: Record<string, unknown>
     "test:start": "start",
     "test:pass": "pass",
     "test:fail": "fail",
-    "test:diagnostic": "diagnostic",
   };
   const type = types[event.type];
   if (type === undefined) return undefined;
   const details = (data["details"] ?? {}) as { duration_ms?: number; type?: string; error?: unknown };
-  const out: TestEvent = { type, name: String(data["name"] ?? data["message"] ?? ""), nesting: Number(data["nesting"] ?? 0) };
+  const out: TestEvent = { type, name: String(data["name"] ?? ""), nesting: Number(data["nesting"] ?? 0) };
   if (data["skip"] !== undefined) out.skip = typeof data["skip"] === "string" ? data["skip"] : "";
   if (data["todo"] !== undefined) out.todo = typeof data["todo"] === "string" ? data["todo"] : "";
   if (details.type === "suite") out.suite = true;

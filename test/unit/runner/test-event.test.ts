@@ -16,7 +16,7 @@ test("node's events become TestEvents: skip and todo reasons, suites, durations,
   const fail = toTestEvent({ type: "test:fail", data: { name: "f", nesting: 0, details: { error: wrapped } } });
   assert.equal(fail?.failureType, "testCodeFailure");
   assert.match(fail?.error ?? "", /^Error: the real reason/);
-  assert.deepEqual(toTestEvent({ type: "test:diagnostic", data: { message: "tests 3", nesting: 0 } }), { type: "diagnostic", name: "tests 3", nesting: 0 });
+  assert.equal(toTestEvent({ type: "test:diagnostic", data: { message: "tests 3", nesting: 0 } }), undefined, "the runner counts for itself");
   assert.equal(toTestEvent({ type: "test:enqueue", data: { name: "x" } }), undefined);
   assert.equal(toTestEvent({ type: "test:stdout", data: { message: "x" } }), undefined);
 });
