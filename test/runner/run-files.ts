@@ -18,6 +18,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isEntryPoint } from "../../daemon/entry-point.js";
+import { signalProcessGroup } from "../../hal/system/process-group.js";
 import { addCounts, FileReport, formatTotals, zeroCounts, type FileEnd } from "./file-report.js";
 import { decodeTestEvent } from "./test-event.js";
 
@@ -158,12 +159,7 @@ function runFile(file: string, report: FileReport, timeoutMs: number): Promise<F
 }
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // The group is gone already.
-  }
+  if (pid !== undefined) signalProcessGroup(pid, signal);
 }
 
 /** The processes still in the group the file's process led, as "pid command"; waits briefly for ones already ending. */
